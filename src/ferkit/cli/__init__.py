@@ -1,0 +1,51 @@
+"""The ``ferkit`` command: a thin layer that parses arguments, calls the library and prints.
+
+Each verb lives in its own module here and exposes ``add_parser(subparsers)``; the parser it adds carries a
+``func(args) -> int`` default. Exit codes: 0 success, 1 a runtime failure (bad input, missing file), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from ferkit import __version__
+from ferkit.errors import FerkitError
+
+VERBS = ("data", "train", "eval", "predict", "video", "export", "serve", "bench")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ferkit", description="Facial expression recognition toolkit.")
+    parser.add_argument("--version", action="version", version=f"ferkit {__version__}")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    for verb in VERBS:
+        try:
+            module = importlib.import_module(f"ferkit.cli.{verb}")
+        except ModuleNotFoundError as e:
+            if e.name == f"ferkit.cli.{verb}":
+                continue  # verb not built yet
+            raise
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except FerkitError as e:
+        print(f"ferkit {args.verb}: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

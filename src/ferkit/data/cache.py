@@ -1,0 +1,90 @@
+"""On-disk cache of decoded sources, keyed by the source files' content, format and error policy."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ferkit.data.errors import OnError
+from ferkit.data.sample import Skip, SourceData
+from ferkit.data.sources import detect_format, read_source
+from ferkit.data.storage import Tree
+from ferkit.taxonomy import Taxonomy
+
+CACHE_VERSION = 1
+
+
+def cache_dir() -> Path:
+    """``$FERKIT_CACHE`` or ``~/.cache/ferkit``."""
+    return Path(os.environ.get("FERKIT_CACHE", Path.home() / ".cache" / "ferkit"))
+
+
+def _key(tree: Tree, fmt: str, on_error: OnError) -> str:
+    h = hashlib.sha256(f"v{CACHE_VERSION}\0{fmt}\0{on_error}\0{tree.content_key()}".encode())
+    return h.hexdigest()[:32]
+
+
+def load_source(
+    path: str | Path, format: str | None = None, on_error: OnError = "raise", cache: bool = True
+) -> SourceData:
+    """Read a dataset in any supported layout, through the on-disk cache.
+
+    Args:
+        path: a dataset folder, zip, or CSV file.
+        format: force an adapter by name instead of detecting it.
+        on_error: ``raise`` on the first bad record, or ``skip`` it and report it in ``skipped``.
+        cache: read and write the decoded cache.
+    """
+    if not cache:
+        return read_source(path, format, on_error)
+    tree = Tree(path)
+    fmt = format or detect_format(tree)
+    file = cache_dir() / f"{_key(tree, fmt, on_error)}.npz"
+    if file.exists():
+        try:
+            return _load(file, path)
+        except Exception:  # a damaged cache entry is rebuilt, never trusted
+            file.unlink(missing_ok=True)
+    src = read_source(path, fmt, on_error)
+    _save(file, src)
+    return src
+
+
+def _save(file: Path, src: SourceData) -> None:
+    file.parent.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "name": src.name,
+        "format": src.format,
+        "taxonomy": list(src.taxonomy.classes),
+        "skipped": [[s.where, s.reason] for s in src.skipped],
+    }
+    tmp = file.with_suffix(f".tmp{os.getpid()}.npz")
+    np.savez(
+        tmp,
+        images=src.images,
+        targets=src.targets,
+        splits=src.splits,
+        ids=src.ids,
+        meta=np.array(json.dumps(meta)),
+    )
+    os.replace(tmp, file)
+
+
+def _load(file: Path, path: str | Path) -> SourceData:
+    with np.load(file, allow_pickle=False) as z:
+        meta = json.loads(str(z["meta"]))
+        return SourceData(
+            name=meta["name"],
+            format=meta["format"],
+            path=str(path),
+            taxonomy=Taxonomy(tuple(meta["taxonomy"])),
+            images=z["images"],
+            targets=z["targets"],
+            splits=z["splits"],
+            ids=z["ids"],
+            skipped=[Skip(w, r) for w, r in meta["skipped"]],
+        )

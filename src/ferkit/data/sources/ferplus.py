@@ -1,0 +1,131 @@
+"""FER+ (Microsoft): 10 crowd votes per FER-2013 image.
+
+Two layouts:
+- generated: ``data/FER2013{Train,Valid,Test}/`` with ``label.csv`` (``name,"(0, 0, 48, 48)",<10 votes>``) and PNGs;
+- ``fer2013new.csv`` (``Usage,Image name,<10 votes>``) next to a FER-2013 CSV, matched row by row by position.
+
+Targets are the raw vote counts over the 10 columns below; ``ferkit.data.votes`` turns them into labels with one
+of the FER+ paper's policies (and drops ``unknown`` / ``NF`` faces as the paper does).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+
+import numpy as np
+
+from ferkit.data.errors import ErrorPolicy
+from ferkit.data.sample import Sample, Split
+from ferkit.data.sources.fer2013 import USAGE_SPLITS, find_csv, read_csv_rows
+from ferkit.data.storage import Tree, decode_image, to_face
+from ferkit.errors import DataError
+from ferkit.taxonomy import Taxonomy
+
+# Vote columns, in file order. "unknown" and "NF" (not a face) map to no emotion.
+TAXONOMY = Taxonomy(
+    ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF")
+)
+FOLDER_SPLITS: dict[str, Split] = {"FER2013Train": "train", "FER2013Valid": "val", "FER2013Test": "test"}
+
+
+def _votes(fields: list[str], where: str, line: int) -> np.ndarray:
+    if len(fields) != len(TAXONOMY):
+        raise DataError(where, f"expected {len(TAXONOMY)} vote columns, found {len(fields)}", row=line)
+    try:
+        votes = np.array([float(f) for f in fields], np.float32)
+    except ValueError:
+        raise DataError(where, f"votes must be numbers, found {fields}", row=line) from None
+    if (votes < 0).any() or votes.sum() <= 0:
+        raise DataError(where, "votes must be non-negative with a positive sum", row=line)
+    return votes
+
+
+def _label_dir(tree: Tree, folder: str) -> str | None:
+    for n in tree.names():
+        if n.endswith(f"{folder}/label.csv"):
+            return n[: -len("label.csv")]
+    return None
+
+
+class FolderAdapter:
+    """The generated layout, ``data/FER2013{Train,Valid,Test}/label.csv`` + PNGs."""
+
+    name = "ferplus"
+    taxonomy = TAXONOMY
+
+    @staticmethod
+    def detect(tree: Tree) -> bool:
+        return any(_label_dir(tree, f) for f in FOLDER_SPLITS)
+
+    @staticmethod
+    def read(tree: Tree, policy: ErrorPolicy) -> Iterator[Sample]:
+        found = False
+        for folder, split in FOLDER_SPLITS.items():
+            base = _label_dir(tree, folder)
+            if base is None:
+                continue
+            found = True
+            label_file = base + "label.csv"
+            where = tree.where(label_file)
+            rows = csv.reader(io.StringIO(tree.read(label_file).decode("utf-8-sig")))
+            for i, row in enumerate(rows):
+                line = i + 1
+                if not row:
+                    continue
+                try:
+                    if len(row) < 2 + len(TAXONOMY):
+                        raise DataError(where, f"expected 12 fields, found {len(row)}", row=line)
+                    votes = _votes(row[2 : 2 + len(TAXONOMY)], where, line)
+                    name = base + row[0].strip()
+                    image = to_face(decode_image(tree.read(name), tree.where(name)))
+                except DataError as e:
+                    policy.handle(e)
+                    continue
+                yield Sample(f"{folder}/{row[0].strip()}", image, split, votes)
+        if not found:
+            raise DataError(tree.path, "no FER2013{Train,Valid,Test}/label.csv found")
+
+
+class CsvAdapter:
+    """``fer2013new.csv`` together with the original ``fer2013.csv`` in the same folder or zip."""
+
+    name = "ferplus-csv"
+    taxonomy = TAXONOMY
+
+    @staticmethod
+    def detect(tree: Tree) -> bool:
+        return any(n.endswith("fer2013new.csv") for n in tree.names()) and find_csv(tree) is not None
+
+    @staticmethod
+    def read(tree: Tree, policy: ErrorPolicy) -> Iterator[Sample]:
+        new = next((n for n in tree.names() if n.endswith("fer2013new.csv")), None)
+        old = find_csv(tree)
+        if new is None or old is None:
+            raise DataError(tree.path, "FER+ CSV layout needs fer2013new.csv and fer2013.csv side by side")
+        where = tree.where(new)
+        rows = list(csv.reader(io.StringIO(tree.read(new).decode("utf-8-sig"))))
+        if not rows or rows[0][:2] != ["Usage", "Image name"]:
+            raise DataError(where, "expected header 'Usage,Image name,<10 votes>'", row=1)
+        votes_rows = rows[1:]
+        # Both files are in the same order: FER+ row i labels FER-2013 row i. Names are not row numbers.
+        strict = ErrorPolicy("raise")
+        faces = {idx: s for idx, s in read_csv_rows(tree.read(old), tree.where(old), strict)}
+        if len(faces) != len(votes_rows):
+            raise DataError(where, f"{len(votes_rows)} label rows but {len(faces)} FER-2013 rows")
+        for idx, row in enumerate(votes_rows):
+            line = idx + 2
+            try:
+                if len(row) != 2 + len(TAXONOMY):
+                    raise DataError(where, f"expected 12 fields, found {len(row)}", row=line)
+                if not row[1].strip():
+                    continue  # FER+ dropped this image (documented: 173 rows have no name)
+                if row[0] not in USAGE_SPLITS:
+                    raise DataError(where, f"unknown Usage {row[0]!r}", row=line)
+                votes = _votes(row[2:], where, line)
+            except DataError as e:
+                policy.handle(e)
+                continue
+            face = faces[idx]
+            yield Sample(row[1].strip(), face.image, USAGE_SPLITS[row[0]], votes)

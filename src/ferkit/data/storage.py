@@ -1,0 +1,128 @@
+"""Read-only file trees: a folder or a .zip, listed and read the same way (zips are never extracted)."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path, PurePosixPath
+
+import cv2
+import numpy as np
+
+from ferkit.errors import DataError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm")
+
+
+class Tree:
+    """A folder or a zip archive, addressed by posix paths relative to its root.
+
+    A zip whose entries all sit under one top folder is rooted at that folder, so ``fer2013.zip`` containing
+    ``fer2013/train/...`` reads the same as one containing ``train/...``.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise DataError(self.path, "no such file or folder")
+        self._zip: zipfile.ZipFile | None = None
+        self._prefix = ""
+        if self.path.is_file():
+            if not zipfile.is_zipfile(self.path):
+                raise DataError(self.path, "not a folder or a zip archive")
+            self._zip = zipfile.ZipFile(self.path)
+            names = [n for n in self._zip.namelist() if not n.endswith("/")]
+            tops = {n.split("/", 1)[0] for n in names}
+            if len(tops) == 1 and all("/" in n for n in names):
+                self._prefix = tops.pop() + "/"
+            self._names = sorted(n[len(self._prefix) :] for n in names if not _hidden(n))
+        else:
+            self._names = sorted(
+                p.relative_to(self.path).as_posix()
+                for p in self.path.rglob("*")
+                if p.is_file() and not _hidden(p.relative_to(self.path).as_posix())
+            )
+
+    def names(self) -> list[str]:
+        """All file paths in the tree, sorted."""
+        return self._names
+
+    def exists(self, name: str) -> bool:
+        return name in self._name_set
+
+    @property
+    def _name_set(self) -> set[str]:
+        if not hasattr(self, "_set"):
+            self._set = set(self._names)
+        return self._set
+
+    def read(self, name: str) -> bytes:
+        """The bytes of one file; a missing file is a DataError naming it."""
+        if not self.exists(name):
+            raise DataError(self.where(name), "missing file")
+        if self._zip is not None:
+            return self._zip.read(self._prefix + name)
+        return (self.path / name).read_bytes()
+
+    def where(self, name: str) -> str:
+        """A human-readable location for a file of this tree (used in errors)."""
+        return f"{self.path}!{self._prefix}{name}" if self._zip is not None else str(self.path / name)
+
+    def images(self, under: str = "") -> list[str]:
+        """Image files (by suffix) below a folder of the tree."""
+        pre = under.rstrip("/") + "/" if under else ""
+        return [n for n in self._names if n.startswith(pre) and n.lower().endswith(IMAGE_SUFFIXES)]
+
+    def content_key(self) -> str:
+        """A cheap fingerprint of the tree's content: names, sizes and CRCs (zip) or sizes and mtimes."""
+        import hashlib
+
+        h = hashlib.sha256()
+        if self._zip is not None:
+            for info in sorted(self._zip.infolist(), key=lambda i: i.filename):
+                h.update(f"{info.filename}\0{info.file_size}\0{info.CRC}\n".encode())
+        else:
+            for n in self._names:
+                st = (self.path / n).stat()
+                h.update(f"{n}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        return h.hexdigest()
+
+
+def _hidden(name: str) -> bool:
+    parts = PurePosixPath(name).parts
+    return any(p.startswith(".") or p == "__MACOSX" for p in parts)
+
+
+def _truncated(data: bytes) -> bool:
+    """True for a JPEG without its end marker or a PNG without its IEND chunk (decoders often accept both)."""
+    if data[:3] == b"\xff\xd8\xff":
+        return b"\xff\xd9" not in data[-64:]
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return b"IEND" not in data[-64:]
+    return False
+
+
+def decode_image(data: bytes, where: str, *, gray: bool = True) -> np.ndarray:
+    """Decode image bytes (EXIF orientation applied) to uint8 gray (H, W) or BGR (H, W, 3).
+
+    Raises:
+        DataError: empty, truncated or undecodable data, naming ``where``.
+    """
+    if not data:
+        raise DataError(where, "empty file (0 bytes)")
+    if _truncated(data):
+        raise DataError(where, "truncated image (no end marker)")
+    buf = np.frombuffer(data, np.uint8)
+    img = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)
+    if img is None:
+        raise DataError(where, "not a decodable image (corrupt or unsupported format)")
+    return img
+
+
+def to_face(img: np.ndarray, size: int = 48) -> np.ndarray:
+    """A gray image resized to (size, size) uint8, with area interpolation when shrinking."""
+    if img.ndim == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+    if img.shape != (size, size):
+        interp = cv2.INTER_AREA if min(img.shape[:2]) >= size else cv2.INTER_LINEAR
+        img = cv2.resize(img, (size, size), interpolation=interp)
+    return np.ascontiguousarray(img, dtype=np.uint8)

@@ -1,0 +1,1 @@
+"""Training, evaluation, metrics, model files and calibration."""

@@ -1,0 +1,132 @@
+"""The ferkit model file: weights plus everything needed to rebuild and run the model.
+
+A model file is a ``torch.save`` of plain data (loadable with ``weights_only=True``):
+``{"format": "ferkit-model", "version": 1, "arch": ..., "arch_kwargs": {...}, "classes": [...],
+"preprocessing": {...}, "temperature": float, "config": {...}, "metrics": {...}, "state_dict": {...}}``.
+Writes are atomic: a temporary file in the same folder, then ``os.replace``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ferkit.errors import ModelFileError
+from ferkit.models import build_model
+from ferkit.preprocess import Preprocessing
+from ferkit.taxonomy import Taxonomy
+
+FORMAT = "ferkit-model"
+VERSION = 1
+
+
+@dataclass
+class ModelFile:
+    """A trained model and its metadata.
+
+    Attributes:
+        arch: registered model name.
+        arch_kwargs: keyword arguments of ``build_model`` besides ``num_classes``.
+        classes: the ferkit class names the model outputs, in logit order.
+        preprocessing: how faces become input.
+        temperature: logits are divided by this before softmax (calibration; 1.0 = none).
+        config: the resolved training config.
+        metrics: evaluation results (validation and test), by name.
+        state_dict: the weights.
+    """
+
+    arch: str
+    arch_kwargs: dict[str, Any]
+    classes: list[str]
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)
+    temperature: float = 1.0
+    config: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    state_dict: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    @property
+    def taxonomy(self) -> Taxonomy:
+        return Taxonomy(tuple(self.classes))
+
+    def build(self) -> nn.Module:
+        """Rebuild the architecture and load the weights (eval mode)."""
+        model = build_model(self.arch, num_classes=len(self.classes), **self.arch_kwargs)
+        try:
+            model.load_state_dict(self.state_dict)
+        except RuntimeError as e:
+            raise ModelFileError(f"weights do not fit architecture {self.arch!r}: {e}") from None
+        return model.eval()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "arch": self.arch,
+            "arch_kwargs": _plain(self.arch_kwargs),
+            "classes": list(self.classes),
+            "preprocessing": self.preprocessing.to_dict(),
+            "temperature": float(self.temperature),
+            "config": _plain(self.config),
+            "metrics": _plain(self.metrics),
+            "state_dict": {k: v.detach().cpu().contiguous() for k, v in self.state_dict.items()},
+        }
+
+
+def _plain(obj: Any) -> Any:
+    """Tuples to lists, recursively, so that the file holds only JSON-like data."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> None:
+    """``torch.save`` to a temporary file beside ``path``, fsync, then rename over it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def save_model_file(mf: ModelFile, path: str | Path) -> None:
+    atomic_torch_save(mf.to_dict(), path)
+
+
+def load_model_file(path: str | Path, expect_arch: str | None = None) -> ModelFile:
+    """Read a model file; a missing, corrupt or foreign file is a ModelFileError naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such model file")
+    try:
+        d = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise ModelFileError(f"{path}: not a readable ferkit model file ({type(e).__name__}: {e})") from None
+    if not isinstance(d, dict) or d.get("format") != FORMAT:
+        raise ModelFileError(f"{path}: not a ferkit model file (missing format marker {FORMAT!r})")
+    if d.get("version", 0) > VERSION:
+        raise ModelFileError(f"{path}: model file version {d['version']} is newer than this ferkit supports")
+    if expect_arch is not None and d["arch"] != expect_arch:
+        raise ModelFileError(f"{path}: holds architecture {d['arch']!r}, expected {expect_arch!r}")
+    return ModelFile(
+        arch=d["arch"],
+        arch_kwargs=dict(d.get("arch_kwargs", {})),
+        classes=list(d["classes"]),
+        preprocessing=Preprocessing.from_dict(d.get("preprocessing", {})),
+        temperature=float(d.get("temperature", 1.0)),
+        config=dict(d.get("config", {})),
+        metrics=dict(d.get("metrics", {})),
+        state_dict=d["state_dict"],
+    )

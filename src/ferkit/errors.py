@@ -1,0 +1,36 @@
+"""Exceptions. Every error names the file, row or field it is about."""
+
+from __future__ import annotations
+
+
+class FerkitError(Exception):
+    """Base class of ferkit's errors."""
+
+
+class DataError(FerkitError):
+    """Bad dataset input: a corrupt image, a malformed row, an unknown label, a missing file.
+
+    Attributes:
+        path: the file (or folder) concerned.
+        row: 1-based row (line) number in a table file, when it applies.
+        reason: what is wrong, without the location.
+    """
+
+    def __init__(self, path: object, reason: str, row: int | None = None) -> None:
+        self.path = str(path)
+        self.row = row
+        self.reason = reason
+        where = f"{self.path}, row {row}" if row is not None else self.path
+        super().__init__(f"{where}: {reason}")
+
+
+class ConfigError(FerkitError):
+    """A config key that does not exist, or a value of the wrong type."""
+
+
+class ModelFileError(FerkitError):
+    """A model file that is missing, corrupt, or not what the caller expected."""
+
+
+class ImageError(FerkitError):
+    """An input image that cannot be read: missing, empty, truncated, not an image, or too large."""

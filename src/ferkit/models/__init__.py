@@ -1,0 +1,32 @@
+"""Model registry: ``@register_model`` on a builder, ``build_model(name, num_classes=..., **kwargs)`` to make one.
+
+Every model maps (B, 1, 48, 48) float32 grey levels in [0, 1] to (B, num_classes) logits; nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import nn
+
+_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    """Register a builder under its function name."""
+    _REGISTRY[fn.__name__] = fn
+    return fn
+
+
+def list_models() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def build_model(name: str, num_classes: int, **kwargs: object) -> nn.Module:
+    """Build a registered model; an unknown name is a KeyError listing the known ones."""
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown model {name!r}; known models: {list_models()}")
+    return _REGISTRY[name](num_classes=num_classes, **kwargs)
+
+
+from ferkit.models import resnet, seed_cnn  # noqa: E402,F401  (registers the models)
