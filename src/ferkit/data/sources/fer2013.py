@@ -134,9 +134,7 @@ class FolderAdapter:
                 if top == "train":
                     split = "train"
                 elif split is None or split == "train":
-                    raise DataError(
-                        tree.where(name), "test file name must start with PublicTest_ or PrivateTest_"
-                    )
+                    raise DataError(tree.where(name), "test file name must start with PublicTest_ or PrivateTest_")
                 image = to_face(decode_image(tree.read(name), tree.where(name)))
             except DataError as e:
                 policy.handle(e)
