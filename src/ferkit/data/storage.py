@@ -26,9 +26,13 @@ class Tree:
             raise DataError(self.path, "no such file or folder")
         self._zip: zipfile.ZipFile | None = None
         self._prefix = ""
-        if self.path.is_file():
-            if not zipfile.is_zipfile(self.path):
-                raise DataError(self.path, "not a folder or a zip archive")
+        self._single: str | None = None
+        if self.path.is_file() and not zipfile.is_zipfile(self.path):
+            # a lone file (e.g. fer2013.csv) is a tree of one file, read from its folder
+            self._single = self.path.name
+            self._names = [self._single]
+            self.path = self.path.parent
+        elif self.path.is_file():
             self._zip = zipfile.ZipFile(self.path)
             names = [n for n in self._zip.namelist() if not n.endswith("/")]
             tops = {n.split("/", 1)[0] for n in names}

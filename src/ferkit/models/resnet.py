@@ -39,8 +39,8 @@ class FerNet(nn.Module):
     def __init__(
         self,
         num_classes: int,
-        widths: tuple[int, ...] = (32, 64, 128, 256),
-        depths: tuple[int, ...] = (1, 2, 2, 2),
+        widths: tuple[int, ...] = (16, 48, 96, 192),
+        depths: tuple[int, ...] = (1, 1, 2, 1),
         dropout: float = 0.3,
     ) -> None:
         super().__init__()
@@ -70,12 +70,13 @@ class FerNet(nn.Module):
 
 @register_model
 def fernet_s(num_classes: int, **kwargs: object) -> nn.Module:
-    """FerNet-S: widths 32-64-128-256, depths 1-2-2-2 (about 2.8M parameters)."""
+    """FerNet-S: widths 16-48-96-192, depths 1-1-2-1 (0.85M parameters; the shipped model)."""
     return FerNet(num_classes, **kwargs)  # type: ignore[arg-type]
 
 
 @register_model
 def fernet_m(num_classes: int, **kwargs: object) -> nn.Module:
-    """FerNet-M: widths 48-96-192-384, depths 1-2-2-2."""
-    kwargs.setdefault("widths", (48, 96, 192, 384))
+    """FerNet-M: widths 32-64-128-256, depths 1-2-2-2 (2.8M parameters)."""
+    kwargs.setdefault("widths", (32, 64, 128, 256))
+    kwargs.setdefault("depths", (1, 2, 2, 2))
     return FerNet(num_classes, **kwargs)  # type: ignore[arg-type]

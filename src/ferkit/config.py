@@ -1,0 +1,179 @@
+"""Typed configuration: dataclasses are the one source of truth; YAML overrides them; ``key.sub=value`` on the
+command line overrides that. Unknown keys and wrong types are errors that name the key and the close matches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from ferkit.errors import ConfigError
+
+
+@dataclass
+class SourceConfig:
+    path: str = ""  # dataset folder, zip or CSV
+    format: str | None = None  # adapter name; None = detect from the path
+    votes: Literal["majority", "probability", "crossentropy"] = "crossentropy"  # crowd-vote policy (FER+)
+    on_error: Literal["raise", "skip"] = "raise"  # bad records: stop, or skip and report
+
+
+@dataclass
+class DataConfig:
+    sources: list[SourceConfig] = field(default_factory=list)  # fused into one training set
+    classes: list[str] | None = None  # target taxonomy; None = every ferkit class some source can express
+    holdout: float = 0.0  # >0: validate on this stratified fraction of train instead of the sources' val splits
+    dedupe: bool = True  # drop training faces that near-duplicate a val/test face
+
+
+@dataclass
+class ModelConfig:
+    name: str = "fernet_s"  # registered architecture
+    kwargs: dict[str, Any] = field(default_factory=dict)  # extra build_model arguments
+
+
+@dataclass
+class AugmentConfig:
+    flip: bool = True  # horizontal flip, p=0.5
+    affine: bool = True  # rotation / scale / translation
+    degrees: float = 10.0
+    translate: float = 0.1
+    scale: tuple[float, float] = (0.9, 1.1)
+    crop: bool = True  # random resized crop
+    crop_scale: tuple[float, float] = (0.8, 1.0)
+    erasing: float = 0.25  # random erasing probability (0 = off)
+
+
+@dataclass
+class OptimConfig:
+    name: Literal["sgd", "adam", "adamw"] = "sgd"
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: Literal["cosine", "constant"] = "cosine"
+    warmup_epochs: float = 1.0
+
+
+@dataclass
+class TrainConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    epochs: int = 30
+    batch_size: int = 128
+    label_smoothing: float = 0.0
+    balance: Literal["none", "weights", "sampler"] = "none"  # class-imbalance handling
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    amp: bool = True  # bf16 autocast on CPU, fp16/bf16 AMP on GPU
+    channels_last: bool = True
+    threads: int = 0  # CPU threads for torch; 0 = torch's default
+    out: str = "runs/train"  # run folder: checkpoints, metrics log, curves, config
+    limit: int = 0  # >0: use only this many training faces (smoke tests)
+
+
+def _type_error(key: str, value: Any, tp: Any) -> ConfigError:
+    return ConfigError(f"config key {key!r}: expected {tp}, got {value!r} ({type(value).__name__})")
+
+
+def _coerce(key: str, value: Any, tp: Any) -> Any:
+    """Check ``value`` against the annotation ``tp``, converting where lossless (int -> float, list -> tuple)."""
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(key, value, a)
+            except ConfigError:
+                pass
+        raise _type_error(key, value, tp)
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            raise ConfigError(f"config key {key!r}: {value!r} is not one of {list(typing.get_args(tp))}")
+        return value
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, dict):
+            raise _type_error(key, value, tp.__name__)
+        return from_dict(tp, value, prefix=key + ".")
+    if origin in (list, tuple):
+        if not isinstance(value, list | tuple):
+            raise _type_error(key, value, tp)
+        args = typing.get_args(tp)
+        if origin is tuple:
+            if len(args) != len(value):
+                raise ConfigError(f"config key {key!r}: expected {len(args)} values, got {value!r}")
+            return tuple(_coerce(f"{key}[{i}]", v, a) for i, (v, a) in enumerate(zip(value, args, strict=True)))
+        return [_coerce(f"{key}[{i}]", v, args[0]) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise _type_error(key, value, tp)
+        return dict(value)
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, float, str, bool) and (type(value) is not tp):
+        raise _type_error(key, value, tp.__name__)
+    return value
+
+
+def from_dict(cls: type, d: dict[str, Any], prefix: str = "") -> Any:
+    """Build dataclass ``cls`` from a dict, checking keys and types."""
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for k, v in d.items():
+        if k not in names:
+            close = difflib.get_close_matches(k, names, n=3)
+            hint = f"; did you mean {', '.join(prefix + c for c in close)}?" if close else ""
+            raise ConfigError(f"unknown config key {prefix + k!r}{hint} (known: {', '.join(names)})")
+        kwargs[k] = _coerce(prefix + k, v, hints[k])
+    return cls(**kwargs)
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def _set_dotted(d: dict[str, Any], dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    for k in keys[:-1]:
+        d = d.setdefault(k, {})
+        if not isinstance(d, dict):
+            raise ConfigError(f"config key {dotted!r}: {k!r} is not a section")
+    d[keys[-1]] = value
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
+    """Defaults < YAML file < ``key.sub=value`` overrides (values parsed as YAML: ``epochs=5``, ``amp=false``)."""
+    d: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"{p}: no such config file")
+        try:
+            d = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{p}: not valid YAML: {e}") from None
+        if not isinstance(d, dict):
+            raise ConfigError(f"{p}: expected a mapping of config keys at the top level")
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not of the form key=value")
+        key, raw = item.split("=", 1)
+        _set_dotted(d, key.strip(), yaml.safe_load(raw))
+    return from_dict(TrainConfig, d)

@@ -1,0 +1,115 @@
+"""Evaluation by the field's protocols, for any backend that maps input batches to logits.
+
+Scoring rules: a test face whose class the model lacks is excluded from scoring; a model class that the test set
+cannot express is excluded from the model's choice (a FER-2013 face is scored among FER-2013's 7 classes). Both
+exclusions are returned in the report under ``excluded``. Vote-count sources (FER+) are scored on their unique
+majority label.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from ferkit.data.sample import Split, SourceData
+from ferkit.data.votes import apply_votes
+from ferkit.engine.metrics import classification_report
+from ferkit.preprocess import to_input
+
+LogitsFn = Callable[[np.ndarray], np.ndarray]  # (B, 1, H, W) float32 in [0, 1] -> (B, K) logits
+TTA = Literal["none", "flip", "tencrop"]
+
+
+def _views(faces: np.ndarray, tta: TTA) -> list[np.ndarray]:
+    """Test-time views of (B, H, W) uint8 faces, each the same shape."""
+    if tta == "none":
+        return [faces]
+    flipped = faces[:, :, ::-1]
+    if tta == "flip":
+        return [faces, flipped]
+    n, h, w = faces.shape
+    c = int(round(h * 0.9))  # crop side; crops are resized back to the input size
+    offs = [(0, 0), (0, w - c), (h - c, 0), (h - c, w - c), ((h - c) // 2, (w - c) // 2)]
+    views = []
+    for base in (faces, flipped):
+        for y, x in offs:
+            crop = base[:, y : y + c, x : x + c]
+            views.append(np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) for f in crop]))
+    return views
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(1, keepdims=True)
+
+
+def predict_logits(logits_fn: LogitsFn, faces: np.ndarray, tta: TTA = "none", batch: int = 512) -> np.ndarray:
+    """Logits for (N, H, W) uint8 faces; with TTA, the log of the mean softmax over views."""
+    out = []
+    for i in range(0, len(faces), batch):
+        views = _views(faces[i : i + batch], tta)
+        logits = [logits_fn(to_input(np.ascontiguousarray(v))) for v in views]
+        if len(logits) == 1:
+            out.append(logits[0])
+        else:
+            out.append(np.log(np.mean([softmax(z) for z in logits], axis=0) + 1e-12))
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+def scoring_labels(src: SourceData, model_classes: list[str]) -> tuple[np.ndarray, list[str], dict]:
+    """Hard labels of ``src`` as indices into the scored classes, with the exclusions.
+
+    Returns:
+        (keep mask over src rows, scored class names in model order, excluded info).
+    """
+    names = src.taxonomy.canonical()
+    labels = src.labels
+    label_names = [names[i] for i in labels]
+    source_classes = {n for n in names if n is not None}
+    scored = [c for c in model_classes if c in source_classes]
+    keep = np.array([n in scored for n in label_names], bool)
+    dropped = Counter(n if n is not None else src.taxonomy.classes[i] for n, i, k in zip(label_names, labels, keep))
+    not_scored = {c: v for c, v in dropped.items() if c not in scored}
+    excluded = {
+        "test_classes_missing_from_model": not_scored,  # faces not scored, by class
+        "model_classes_missing_from_test": [c for c in model_classes if c not in source_classes],
+    }
+    return keep, scored, excluded
+
+
+def evaluate_source(
+    logits_fn: LogitsFn,
+    model_classes: list[str],
+    src: SourceData,
+    split: Split = "test",
+    tta: TTA = "none",
+    temperature: float = 1.0,
+) -> dict:
+    """Score a model on one split of one source. Returns a ``classification_report`` plus ``excluded``."""
+    part = src.split(split)
+    if len(part) == 0:
+        raise ValueError(f"{src.path}: has no {split!r} split (splits: {src.split_names()})")
+    if np.any(part.targets.sum(1) > 1.0 + 1e-6):  # crowd votes: the usual protocol scores the unique majority
+        emotions = np.array([n is not None for n in part.taxonomy.canonical()])
+        n0 = len(part)
+        part = apply_votes(part, "majority", emotions)
+        vote_dropped = n0 - len(part)
+    else:
+        vote_dropped = 0
+    keep, scored, excluded = scoring_labels(part, model_classes)
+    part = part.select(keep)
+    cols = [model_classes.index(c) for c in scored]
+    names = part.taxonomy.canonical()
+    y = np.array([scored.index(names[i]) for i in part.labels], np.int64)
+    logits = predict_logits(logits_fn, part.images, tta)[:, cols] / temperature
+    report = classification_report(softmax(logits), y, scored)
+    if vote_dropped:
+        excluded["no_unique_majority_emotion"] = vote_dropped
+    report["excluded"] = excluded
+    report.update({"source": src.name, "path": src.path, "split": split, "tta": tta, "temperature": temperature})
+    return report

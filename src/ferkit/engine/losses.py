@@ -1,0 +1,38 @@
+"""The partial-label loss: each sample competes only among the classes its source could express."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def masked_log_softmax(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """log-softmax over the allowed classes only; disallowed classes get -inf. (B, K), (B, K) bool -> (B, K)."""
+    return F.log_softmax(logits.float().masked_fill(~mask, float("-inf")), dim=1)
+
+
+def partial_label_loss(
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    mask: torch.Tensor,
+    label_smoothing: float = 0.0,
+    class_weights: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Soft cross-entropy restricted to each sample's expressible classes.
+
+    Args:
+        logits: (B, K) model outputs.
+        targets: (B, K) distributions (one-hot or soft), zero outside ``mask``.
+        mask: (B, K) bool, the classes the sample's source could express.
+        label_smoothing: mass spread uniformly over the allowed classes.
+        class_weights: (K,) per-class weights applied to each sample by its target distribution.
+    """
+    if label_smoothing > 0:
+        allowed = mask.float()
+        targets = (1 - label_smoothing) * targets + label_smoothing * allowed / allowed.sum(1, keepdim=True)
+    logp = masked_log_softmax(logits, mask)
+    per_sample = -(targets * logp.masked_fill(~mask, 0.0)).sum(1)  # (B,)
+    if class_weights is not None:
+        w = targets @ class_weights  # (B,)
+        return (per_sample * w).sum() / w.sum()
+    return per_sample.mean()

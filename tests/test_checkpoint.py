@@ -1,0 +1,62 @@
+import pytest
+import torch
+
+from ferkit.engine.checkpoint import ModelFile, load_model_file, save_model_file
+from ferkit.errors import ModelFileError
+from ferkit.models import build_model
+from ferkit.preprocess import Preprocessing
+
+
+def make_file(tmp_path, arch="fernet_s", classes=("happy", "sad", "neutral")):
+    model = build_model(arch, num_classes=len(classes))
+    mf = ModelFile(
+        arch=arch,
+        arch_kwargs={},
+        classes=list(classes),
+        preprocessing=Preprocessing(margin=0.1),
+        temperature=1.5,
+        config={"epochs": 3, "augment": {"scale": (0.9, 1.1)}},
+        metrics={"val_acc": 0.5},
+        state_dict=model.state_dict(),
+    )
+    path = tmp_path / "m.ferkit"
+    save_model_file(mf, path)
+    return path, model
+
+
+def test_rebuilds_itself_from_the_file_alone(tmp_path):
+    path, model = make_file(tmp_path)
+    mf = load_model_file(path)
+    assert mf.classes == ["happy", "sad", "neutral"]
+    assert mf.temperature == 1.5 and mf.preprocessing.margin == 0.1
+    assert mf.config["augment"]["scale"] == [0.9, 1.1]
+    x = torch.rand(2, 1, 48, 48)
+    torch.testing.assert_close(mf.build()(x), model.eval()(x))
+
+
+def test_missing_and_corrupt_files(tmp_path):
+    with pytest.raises(ModelFileError, match="no such model file"):
+        load_model_file(tmp_path / "nope.ferkit")
+    bad = tmp_path / "bad.ferkit"
+    bad.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(ModelFileError, match="bad.ferkit"):
+        load_model_file(bad)
+    path, _ = make_file(tmp_path)
+    truncated = tmp_path / "trunc.ferkit"
+    truncated.write_bytes(path.read_bytes()[:2000])
+    with pytest.raises(ModelFileError, match="trunc.ferkit"):
+        load_model_file(truncated)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": 1}, foreign)
+    with pytest.raises(ModelFileError, match="not a ferkit model file"):
+        load_model_file(foreign)
+
+
+def test_other_architecture_is_a_clear_error(tmp_path):
+    path, _ = make_file(tmp_path, arch="seed_cnn")
+    with pytest.raises(ModelFileError, match="expected 'fernet_s'"):
+        load_model_file(path, expect_arch="fernet_s")
+    mf = load_model_file(path)
+    mf.arch = "fernet_s"  # weights of one architecture, name of another
+    with pytest.raises(ModelFileError, match="do not fit"):
+        mf.build()

@@ -1,0 +1,143 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from synth import write_fer2013_csv
+
+from ferkit.config import load_config
+from ferkit.engine.checkpoint import load_model_file
+from ferkit.engine.train import train
+from ferkit.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def config_file(tmp_path, out="run", epochs=3, extra=""):
+    csv = write_fer2013_csv(tmp_path / "fer2013.csv")
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(
+        f"data:\n  sources:\n    - path: {csv}\nmodel:\n  name: fernet_s\n  kwargs:\n    widths: [8, 8, 16, 16]\n"
+        f"epochs: {epochs}\nbatch_size: 8\nthreads: 1\namp: false\nout: {tmp_path / out}\n"
+        f"optim:\n  lr: 0.05\n{extra}"
+    )
+    return cfg
+
+
+def test_train_writes_a_run_and_learns(tmp_path):
+    cfg = load_config(config_file(tmp_path, epochs=6))
+    seen = []
+    path = train(cfg, on_epoch=seen.append)
+    run = tmp_path / "run"
+    assert path == run / "model.ferkit"
+    for name in ("config.yaml", "last.pt", "best.ferkit", "model.ferkit", "metrics.jsonl", "curves.png"):
+        assert (run / name).exists(), name
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [x["epoch"] for x in lines] == list(range(6)) and len(seen) == 6
+    mf = load_model_file(path)
+    assert mf.classes == ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    assert mf.temperature > 0 and mf.metrics["calibration"]["fitted_on"] == "validation"
+    assert mf.config["epochs"] == 6
+    assert max(x["val_acc"] for x in lines) > 0.4  # the bar pattern is learnable; chance is 1/7
+
+
+def test_missing_dataset_is_a_config_error(tmp_path):
+    cfg = load_config(None, [f"data.sources=[{{path: {tmp_path / 'nope.zip'}}}]"])
+    with pytest.raises(ConfigError, match="nope.zip"):
+        train(cfg)
+
+
+def _run_cli(cfg, *extra, env=None):
+    return subprocess.Popen(
+        [sys.executable, "-m", "ferkit", "train", "--config", str(cfg), "--quiet", *extra],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_resume_after_kill_9_matches_uninterrupted(tmp_path):
+    epochs = 5
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    straight = load_config(config_file(tmp_path, out="straight", epochs=epochs))
+    train(straight)
+    cfg = config_file(tmp_path, out="killed", epochs=epochs)
+    proc = _run_cli(cfg, env=env)
+    metrics = tmp_path / "killed" / "metrics.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (metrics.exists() and metrics.read_text().count("\n") >= 2):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = metrics.read_text().count("\n")
+    assert 1 <= done < epochs, "the run was not interrupted mid-way"
+    assert not list((tmp_path / "killed").glob(".*tmp*")), "a half-written checkpoint was left behind"
+    resumed = _run_cli(cfg, "--resume", env=env)
+    _, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    a = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "killed" / "last.pt", weights_only=True)["model"]
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6, msg=k)
+
+
+def test_resume_with_another_config_is_refused(tmp_path):
+    cfg = load_config(config_file(tmp_path, epochs=1))
+    train(cfg)
+    cfg.optim.lr = 0.5
+    with pytest.raises(ConfigError, match="optim"):
+        train(cfg, resume=True)
+
+
+DDP_SCRIPT = """
+import os, sys, torch
+from ferkit.config import load_config
+from ferkit.engine import train as T
+from ferkit.engine.distributed import init_distributed
+cfg = load_config(sys.argv[1])
+info = init_distributed(torch.device("cpu"))
+torch.manual_seed(cfg.seed + info.rank)  # different init per rank: DDP must broadcast rank 0's weights
+data = T.prepare_data(cfg)
+model = T.build_model(cfg.model.name, num_classes=len(data.train.taxonomy), **cfg.model.kwargs)
+ddp = torch.nn.parallel.DistributedDataParallel(model)
+opt, sched = T.build_optimizer(model, cfg, 1)
+order = T.epoch_order(data.train, cfg, 0, info)[: cfg.batch_size]
+T.train_one_epoch(ddp, opt, sched, data, order, torch.nn.Identity(), cfg, torch.device("cpu"), None, False)
+torch.save(model.state_dict(), os.path.join(sys.argv[2], f"rank{info.rank}.pt"))
+"""
+
+
+def _torchrun(tmp_path, *args):
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "0", *args]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+
+
+def test_ddp_two_processes_same_weights_after_a_step(tmp_path):
+    cfg = config_file(tmp_path, epochs=1)
+    script = tmp_path / "ddp_step.py"
+    script.write_text(DDP_SCRIPT)
+    r = _torchrun(tmp_path, str(script), str(cfg), str(tmp_path))
+    assert r.returncode == 0, r.stderr[-3000:]
+    a = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    b = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], msg=k)
+
+
+def test_ddp_only_rank_zero_writes(tmp_path):
+    cfg = config_file(tmp_path, epochs=2)
+    r = _torchrun(tmp_path, "-m", "ferkit", "train", "--config", str(cfg), "--quiet")
+    assert r.returncode == 0, r.stderr[-3000:]
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 2  # one line per epoch, not one per rank
+    assert r.stdout.count("model file:") == 2  # every rank returns; only rank 0 wrote files
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == sorted(
+        ["config.yaml", "last.pt", "best.ferkit", "model.ferkit", "metrics.jsonl", "curves.png"]
+    )
