@@ -68,6 +68,7 @@ def read_source(path: str | Path, format: str | None = None, on_error: OnError =
     taxonomy = taxonomy_of(tree) if taxonomy_of else adapter.taxonomy
     samples: list[Sample] = list(adapter.read(tree, policy))
     if not samples:
-        raise DataError(path, f"no usable samples found as format {fmt!r}")
+        first = f"; first: {policy.skipped[0].where}: {policy.skipped[0].reason}" if policy.skipped else ""
+        raise DataError(path, f"no usable samples found as format {fmt!r} ({len(policy.skipped)} skipped{first})")
     name = Path(path).name.split(".")[0] or fmt
     return from_samples(samples, name=name, format=fmt, path=str(path), taxonomy=taxonomy, skipped=policy.skipped)
