@@ -39,7 +39,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def print_table(faces: list, file=sys.stdout) -> None:
+def print_table(faces: list, file=None) -> None:
+    file = file or sys.stdout  # looked up per call: a default bound at import outlives a redirected stdout
     if not faces:
         print("no face found", file=file)
         return
