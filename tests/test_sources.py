@@ -12,18 +12,12 @@ from ferkit.errors import DataError
 
 
 def _jaffe(root, monkeypatch):
+    from test_sources_jaffe import FixedDetector
+
     from ferkit.data.sources import jaffe
 
-    monkeypatch.setattr(jaffe, "_detector", lambda: _FixedDetector())
-    monkeypatch.setattr(jaffe, "_crop", lambda img, det: np.ascontiguousarray(img[:48, :48]))
+    monkeypatch.setattr(jaffe, "_detector", FixedDetector)
     return synth.jaffe(root, ["KA.AN1.39.tiff", "KM.HA2.5.tiff"])
-
-
-class _FixedDetector:
-    def detect(self, image):
-        from types import SimpleNamespace
-
-        return [SimpleNamespace(box=(10.0, 10.0, 100.0, 100.0), score=1.0, landmarks=None)]
 
 
 BUILDERS = {

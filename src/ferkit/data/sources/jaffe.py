@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,28 +21,29 @@ from ferkit.errors import DataError
 from ferkit.preprocess import Preprocessing
 from ferkit.taxonomy import Taxonomy
 
+if TYPE_CHECKING:
+    from ferkit.inference.detectors import Detection, Detector
+
 # The expression codes of the file names, in this order.
 TAXONOMY = Taxonomy(("AN", "DI", "FE", "HA", "NE", "SA", "SU"))
 _FILE_RE = re.compile(r"(?:^|/)([A-Z]{2})\.([A-Z]{2})(\d+)\.(\d+)\.tiff?$", re.IGNORECASE)
-PREPROCESSING = Preprocessing(size=FACE_SIZE)
+PREPROCESSING = Preprocessing(size=FACE_SIZE)  # default margin and eye alignment, as a model file would carry
 
 
-def _detector() -> Any:
-    """The default face detector of ``ferkit.inference`` (imported lazily: only JAFFE needs it)."""
-    from ferkit.inference import detectors
+def _detector() -> Detector:
+    """The face detector inference uses by default (YuNet, else Haar with a warning); imported lazily."""
+    from ferkit.inference.detectors import make_detector
 
-    if hasattr(detectors, "default_detector"):
-        return detectors.default_detector()
-    return detectors.make_detector()
+    return make_detector()
 
 
-def _crop(image: np.ndarray, detection: Any) -> np.ndarray:
+def _crop(image: np.ndarray, detection: Detection) -> np.ndarray:
     from ferkit.inference.preprocess import crop_face
 
     return crop_face(image, detection, PREPROCESSING)
 
 
-def face_of(image: np.ndarray, detector: Any, where: str) -> np.ndarray:
+def face_of(image: np.ndarray, detector: Detector, where: str) -> np.ndarray:
     """The (48, 48) uint8 crop of the most confident (then largest) face; a DataError when none is found."""
     found = detector.detect(image)
     if not found:
