@@ -62,7 +62,8 @@ def test_adapter_reads_a_zip_like_a_folder(fmt, tmp_path, monkeypatch):
 
 def test_format_forces_the_adapter(tmp_path):
     root = synth.ckplus(tmp_path, {"anger": 1, "happy": 1})
-    assert read_source(root / "CK+48", format="folder").format == "folder"
+    src = read_source(root, format="folder")
+    assert src.format == "folder" and src.taxonomy.classes == ("anger", "happy")
     with pytest.raises(DataError, match="unknown format"):
         read_source(root, format="nope")
 

@@ -38,3 +38,12 @@ def test_images_out_of_layout_and_corrupt(tmp_path):
 def test_faces_are_resized_to_48(tmp_path):
     src = read_source(synth.class_folders(tmp_path, {"sad": 1}))
     assert src.images.shape == (1, 48, 48) and src.images.dtype == np.uint8
+
+
+def test_wrapper_folders_are_looked_through(tmp_path):
+    synth.class_folders(tmp_path / "mine/dataset", {"train/happy": 1, "val/sad": 1})
+    src = read_source(tmp_path)
+    assert src.taxonomy.classes == ("happy", "sad") and sorted(src.splits.tolist()) == ["train", "val"]
+    assert src.ids[0].startswith("mine/dataset/")
+    one_class = read_source(synth.class_folders(tmp_path / "b", {"happy": 2}))
+    assert one_class.taxonomy.classes == ("happy",)

@@ -3,7 +3,8 @@
 The source taxonomy is the class folder names as given, sorted; ``Taxonomy.canonical`` resolves spellings such as
 ``Happiness`` or ``anger`` to ferkit names, and a folder that names no known emotion (``bored``) stays a class of
 its own. Split folders: ``train``/``training``, ``val``/``valid``/``validation``, ``test``/``testing``
-(case-insensitive); without split folders every image is ``train``.
+(case-insensitive); without split folders every image is ``train``. Wrapper folders holding everything
+(``my_faces/dataset/<class>/*``) are looked through.
 """
 
 from __future__ import annotations
@@ -28,14 +29,21 @@ SPLIT_FOLDERS: dict[str, Split] = {
 }
 
 
-def _has_splits(tree: Tree) -> bool:
-    """True when every top-level folder holding images is a split folder name."""
-    tops = {n.split("/", 1)[0].lower() for n in tree.images() if "/" in n}
-    return bool(tops) and tops <= SPLIT_FOLDERS.keys()
+def _layout(tree: Tree) -> tuple[str, bool]:
+    """(wrapper prefix, whether the folders below it are split folders)."""
+    names, prefix = tree.images(), ""
+    while names and all(n.count("/") >= 2 for n in names):
+        tops = {n.split("/", 1)[0] for n in names}
+        if len(tops) != 1 or next(iter(tops)).lower() in SPLIT_FOLDERS:
+            break
+        prefix += tops.pop() + "/"
+        names = [n.split("/", 1)[1] for n in names]
+    tops = {n.split("/", 1)[0].lower() for n in names if "/" in n}
+    return prefix, bool(tops) and tops <= SPLIT_FOLDERS.keys()
 
 
-def _class_of(name: str, with_splits: bool) -> str | None:
-    parts = PurePosixPath(name).parts
+def _class_of(name: str, prefix: str, with_splits: bool) -> str | None:
+    parts = PurePosixPath(name[len(prefix) :]).parts
     depth = 3 if with_splits else 2
     return parts[depth - 2] if len(parts) == depth else None
 
@@ -53,8 +61,8 @@ class Adapter:
     @staticmethod
     def taxonomy_of(tree: Tree) -> Taxonomy:
         """The class folder names found in ``tree``, sorted."""
-        with_splits = _has_splits(tree)
-        names = {c for n in tree.images() if (c := _class_of(n, with_splits)) is not None}
+        prefix, with_splits = _layout(tree)
+        names = {c for n in tree.images() if (c := _class_of(n, prefix, with_splits)) is not None}
         if not names:
             raise DataError(tree.path, "no class folders with images (expected <class>/* or <split>/<class>/*)")
         return Taxonomy(tuple(sorted(names)))
@@ -62,10 +70,10 @@ class Adapter:
     @staticmethod
     def read(tree: Tree, policy: ErrorPolicy) -> Iterator[Sample]:
         taxonomy = Adapter.taxonomy_of(tree)
-        with_splits = _has_splits(tree)
+        prefix, with_splits = _layout(tree)
         for name in tree.images():
             try:
-                cls = _class_of(name, with_splits)
+                cls = _class_of(name, prefix, with_splits)
                 if cls is None:
                     layout = "<split>/<class>/<file>" if with_splits else "<class>/<file>"
                     raise DataError(tree.where(name), f"not in the layout {layout}")
@@ -73,5 +81,5 @@ class Adapter:
             except DataError as e:
                 policy.handle(e)
                 continue
-            split = SPLIT_FOLDERS[name.split("/", 1)[0].lower()] if with_splits else "train"
+            split = SPLIT_FOLDERS[name[len(prefix) :].split("/", 1)[0].lower()] if with_splits else "train"
             yield Sample(name, image, split, one_hot(taxonomy, cls))
