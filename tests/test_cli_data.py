@@ -54,7 +54,7 @@ def test_prepare_and_help(tmp_path, capsys):
     root = synth.class_folders(tmp_path / "ds", {"happy": 1})
     assert main(["data", "prepare", str(root)]) == 0
     assert "1 faces" in capsys.readouterr().out
-    for verb in ("inspect", "prepare", "dedupe"):
+    for verb in ([], ["inspect"], ["prepare"], ["dedupe"]):
         with pytest.raises(SystemExit):
-            main(["data", verb, "--help"])
+            main(["data", *verb, "--help"])
         assert "example:" in capsys.readouterr().out

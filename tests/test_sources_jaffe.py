@@ -62,3 +62,18 @@ def test_bad_files_skipped_with_reasons(tmp_path, monkeypatch):
         read_source(tmp_path)
     src = read_source(tmp_path, on_error="skip")
     assert len(src) == 1 and len(src.skipped) == 2
+
+
+def test_real_detector_on_a_drawn_face(tmp_path, monkeypatch, yunet_path):
+    # End to end through the real default detector (YuNet from the shared model file; skipped without it).
+    import cv2
+    from conftest import face_image
+
+    monkeypatch.setenv("FERKIT_YUNET", str(yunet_path))
+    (tmp_path / "jaffe").mkdir()
+    photo = cv2.cvtColor(face_image(((128, 128, 70),), size=(256, 256)), cv2.COLOR_BGR2GRAY)
+    cv2.imwrite(str(tmp_path / "jaffe/KA.HA1.29.tiff"), photo)
+    cv2.imwrite(str(tmp_path / "jaffe/KA.NE1.26.tiff"), np.full((256, 256), 90, np.uint8))
+    src = read_source(tmp_path, on_error="skip")
+    assert src.ids.tolist() == ["KA/KA.HA1.29.tiff"] and src.images.shape == (1, 48, 48)
+    assert [s.reason for s in src.skipped] == ["no face found"]

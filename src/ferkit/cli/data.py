@@ -12,6 +12,10 @@ from ferkit.data import dedupe, load_source
 from ferkit.data.sources import ADAPTERS
 from ferkit.data.summary import face_grid, summarize
 
+DATA_EXAMPLE = """example:
+  ferkit data inspect ../shared/data/fer2013.zip --json
+  ferkit data prepare ../shared/data/fer2013.zip ../shared/data/ferplus.zip
+  ferkit data dedupe ../shared/data/fer2013.zip ../shared/data/ferplus.zip"""
 INSPECT_EXAMPLE = """example:
   ferkit data inspect ../shared/data/fer2013.zip
   ferkit data inspect ../shared/data/ferplus.zip my_faces/ --json
@@ -35,7 +39,8 @@ def _add_source_args(p: argparse.ArgumentParser) -> None:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     fmt = argparse.RawDescriptionHelpFormatter
-    data = subparsers.add_parser("data", help="inspect, prepare and dedupe datasets", description=__doc__)
+    data = subparsers.add_parser("data", help="inspect, prepare and dedupe datasets", description=__doc__,
+                                 epilog=DATA_EXAMPLE, formatter_class=fmt)  # fmt: skip
     sub = data.add_subparsers(dest="data_verb", metavar="SUBVERB", required=True)
 
     p = sub.add_parser("inspect", help="classes and per-split counts of sources", epilog=INSPECT_EXAMPLE,
