@@ -93,3 +93,12 @@ def test_reupload_bad_csv_code_and_corrupt_image(tmp_path):
         read_source(tmp_path)
     src = read_source(tmp_path, on_error="skip")
     assert len(src) == 1 and len(src.skipped) == 2
+
+
+def test_reupload_csv_row_without_image(tmp_path):
+    synth.rafdb_reupload(tmp_path, {"train/4/a.jpg": 4}, {"train": {"a.jpg": 4, "gone.jpg": 2}})
+    with pytest.raises(DataError, match="gone.jpg is not under train/") as e:
+        read_source(tmp_path)
+    assert e.value.row == 3 and e.value.path.endswith("train_labels.csv")
+    src = read_source(tmp_path, on_error="skip")
+    assert len(src) == 1 and len(src.skipped) == 1

@@ -97,8 +97,8 @@ class BasicAdapter:
 _FOLDER_RE = re.compile(r"(?:^|/)(train|test)/([1-7])/[^/]+$")
 
 
-def _csv_labels(tree: Tree, split: str, policy: ErrorPolicy) -> dict[str, tuple[str, str]]:
-    """``{image file name: (class, where)}`` from ``<split>_labels.csv`` anywhere in the tree (first found)."""
+def _csv_labels(tree: Tree, split: str, policy: ErrorPolicy) -> dict[str, tuple[str, str, int]]:
+    """``{image file name: (class, csv file, row)}`` from ``<split>_labels.csv`` anywhere in the tree (first found)."""
     name = next((n for n in tree.names() if PurePosixPath(n).name == f"{split}_labels.csv"), None)
     if name is None:
         return {}
@@ -106,14 +106,14 @@ def _csv_labels(tree: Tree, split: str, policy: ErrorPolicy) -> dict[str, tuple[
     rows = list(csv.reader(io.StringIO(tree.read(name).decode("utf-8-sig"))))
     if not rows or [h.strip().lower() for h in rows[0][:2]] != ["image", "label"]:
         raise DataError(where, "expected a header 'image,label'", row=1)
-    out: dict[str, tuple[str, str]] = {}
+    out: dict[str, tuple[str, str, int]] = {}
     for i, row in enumerate(rows[1:], start=2):
         if not row:
             continue
         try:
             if len(row) < 2:
                 raise DataError(where, f"expected 2 fields, found {len(row)}", row=i)
-            out[row[0].strip()] = (_code(row[1], where, i), f"{where}, row {i}")
+            out[row[0].strip()] = (_code(row[1], where, i), where, i)
         except DataError as e:
             policy.handle(e)
     return out
@@ -135,15 +135,21 @@ class FolderAdapter:
         if not files:
             raise DataError(tree.path, "no images under {train,test}/<1-7>/ (RAF-DB re-upload layout)")
         csv_labels = {s: _csv_labels(tree, s, policy) for s in PREFIX_SPLITS}
+        seen = {(m.group(1), PurePosixPath(n).name) for n, m in files}
+        for split, labels in csv_labels.items():
+            for fname, (_, where, row) in labels.items():
+                if (split, fname) not in seen:  # a labelled image that is not there is never dropped silently
+                    policy.handle(DataError(where, f"{fname} is not under {split}/<1-7>/", row=row))
         for name, m in files:
             split, code = m.group(1), m.group(2)
             fname = PurePosixPath(name).name
             try:
                 cls = _code(code, tree.where(name))
                 if fname in csv_labels[split] and csv_labels[split][fname][0] != cls:
-                    csv_cls, csv_where = csv_labels[split][fname]
+                    csv_cls, csv_file, row = csv_labels[split][fname]
                     raise DataError(
-                        tree.where(name), f"folder says {cls!r} but {csv_where} says {csv_cls!r} (labels disagree)"
+                        tree.where(name),
+                        f"folder says {cls!r} but {csv_file}, row {row} says {csv_cls!r} (labels disagree)",
                     )
                 image = to_face(decode_image(tree.read(name), tree.where(name)))
             except DataError as e:
