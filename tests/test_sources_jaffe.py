@@ -77,3 +77,24 @@ def test_real_detector_on_a_drawn_face(tmp_path, monkeypatch, yunet_path):
     src = read_source(tmp_path, on_error="skip")
     assert src.ids.tolist() == ["KA/KA.HA1.29.tiff"] and src.images.shape == (1, 48, 48)
     assert [s.reason for s in src.skipped] == ["no face found"]
+
+
+def test_cache_is_keyed_by_the_detector(tmp_path, monkeypatch):
+    from ferkit.data import load_source
+
+    monkeypatch.setenv("FERKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(jaffe, "_detector", FixedDetector)
+    root = synth.jaffe(tmp_path / "ds", ["KA.AN1.39.tiff"])
+    first = load_source(root)
+    other = Detection(box=(10.0, 10.0, 60.0, 60.0), score=1.0, landmarks=None)
+
+    class OtherDetector(FixedDetector):
+        name = "other"
+
+        def __init__(self):
+            super().__init__([other])
+
+    monkeypatch.setattr(jaffe, "_detector", OtherDetector)
+    second = load_source(root)
+    assert not np.array_equal(first.images, second.images)
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 2

@@ -63,6 +63,11 @@ class Adapter:
         return tree.focus is None and any(_FILE_RE.search(n) for n in tree.names())
 
     @staticmethod
+    def cache_salt() -> str:
+        """The detector and crop settings, so that cached crops are redone when either changes."""
+        return f"{_detector().name}\0{PREPROCESSING.to_dict()}"
+
+    @staticmethod
     def read(tree: Tree, policy: ErrorPolicy) -> Iterator[Sample]:
         files = [(n, m) for n in tree.names() if (m := _FILE_RE.search(n))]
         if not files:
