@@ -102,3 +102,11 @@ def test_reupload_csv_row_without_image(tmp_path):
     assert e.value.row == 3 and e.value.path.endswith("train_labels.csv")
     src = read_source(tmp_path, on_error="skip")
     assert len(src) == 1 and len(src.skipped) == 1
+
+
+def test_reupload_unknown_label_folder(tmp_path):
+    synth.rafdb_reupload(tmp_path, {"train/4/a.jpg": 4, "train/8/b.jpg": 8})
+    with pytest.raises(DataError, match="label 1-7") as e:
+        read_source(tmp_path)
+    assert e.value.path.endswith("train/8/b.jpg")
+    assert len(read_source(tmp_path, on_error="skip").skipped) == 1

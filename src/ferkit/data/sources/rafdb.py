@@ -95,6 +95,7 @@ class BasicAdapter:
 # ---- re-upload: DATASET/{train,test}/<1-7>/ -----------------------------------------------------------------
 
 _FOLDER_RE = re.compile(r"(?:^|/)(train|test)/([1-7])/[^/]+$")
+_SPLIT_RE = re.compile(r"(?:^|/)(train|test)/")
 
 
 def _csv_labels(tree: Tree, split: str, policy: ErrorPolicy) -> dict[str, tuple[str, str, int]]:
@@ -135,6 +136,9 @@ class FolderAdapter:
         if not files:
             raise DataError(tree.path, "no images under {train,test}/<1-7>/ (RAF-DB re-upload layout)")
         csv_labels = {s: _csv_labels(tree, s, policy) for s in PREFIX_SPLITS}
+        for n in tree.images():  # e.g. train/8/x.jpg: not silently ignored
+            if _SPLIT_RE.search(n) and not _FOLDER_RE.search(n):
+                policy.handle(DataError(tree.where(n), "expected {train,test}/<label 1-7>/<file>"))
         seen = {(m.group(1), PurePosixPath(n).name) for n, m in files}
         for split, labels in csv_labels.items():
             for fname, (_, where, row) in labels.items():
