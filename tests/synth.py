@@ -1,12 +1,172 @@
-"""Tiny synthetic datasets in real layouts, made by the tests themselves (no real faces)."""
+"""Tiny fake datasets in each supported layout, written into a tmp dir by the tests that need them.
+
+Images are random gray blobs (smooth, so JPEG keeps them recognisable); every writer returns the dataset root.
+"""
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
+import cv2
 import numpy as np
 
-FER_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+
+def face(seed: int, size: int = 48, color: bool = False) -> np.ndarray:
+    """A smooth random uint8 image, (size, size) gray or (size, size, 3) BGR, different for every seed."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (6, 6), dtype=np.uint8)
+    img = cv2.resize(small, (size, size), interpolation=cv2.INTER_CUBIC)
+    return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR) if color else img
+
+
+def write_image(path: Path, img: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), img), path
+    return path
+
+
+def truncate(path: Path) -> None:
+    """Cut a file in half, the way an interrupted download leaves it."""
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def pixels(img: np.ndarray) -> str:
+    return " ".join(str(v) for v in img.reshape(-1))
+
+
+# ---- FER-2013 and FER+ --------------------------------------------------------------------------------------
+
+
+def fer2013_csv(path: Path, rows: list[tuple[int, str]], seed: int = 0) -> Path:
+    """``fer2013.csv`` with one row per (emotion code, Usage)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["emotion", "pixels", "Usage"])
+        for i, (code, usage) in enumerate(rows):
+            w.writerow([code, pixels(face(seed + i)), usage])
+    return path
+
+
+def fer2013_folders(root: Path, files: dict[str, int]) -> Path:
+    """Kaggle layout: ``{"train/angry": 2, "test/happy": 1}``; test files alternate PublicTest_/PrivateTest_."""
+    k = 0
+    for folder, n in files.items():
+        for _ in range(n):
+            prefix = "Training" if folder.startswith("train") else ("PublicTest", "PrivateTest")[k % 2]
+            write_image(root / folder / f"{prefix}_{1000 + k}.jpg", face(k))
+            k += 1
+    return root
+
+
+FERPLUS_FOLDERS = ("FER2013Train", "FER2013Valid", "FER2013Test")
+
+
+def ferplus_folders(root: Path, per_split: int = 2) -> Path:
+    """``data/FER2013{Train,Valid,Test}/`` with PNGs and ``label.csv`` (10 votes, majority on a varying class)."""
+    k = 0
+    for folder in FERPLUS_FOLDERS:
+        d = root / "data" / folder
+        rows = []
+        for _ in range(per_split):
+            name = f"fer{k:07d}.png"
+            write_image(d / name, face(k))
+            votes = [0] * 10
+            votes[k % 8] = 8
+            votes[(k + 1) % 10] = 2
+            rows.append([name, "(0, 0, 48, 48)", *votes])
+            k += 1
+        with open(d / "label.csv", "w", newline="") as f:
+            csv.writer(f).writerows(rows)
+    return root
+
+
+def ferplus_csv(root: Path, usages: list[str], dropped: tuple[int, ...] = ()) -> Path:
+    """``fer2013.csv`` + ``fer2013new.csv`` side by side; rows in ``dropped`` have no FER+ image name."""
+    fer2013_csv(root / "fer2013.csv", [(i % 7, u) for i, u in enumerate(usages)])
+    with open(root / "fer2013new.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["Usage", "Image name", "neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear",
+                    "contempt", "unknown", "NF"])  # fmt: skip
+        for i, u in enumerate(usages):
+            votes = [0] * 10
+            votes[i % 8] = 10
+            w.writerow([u, "" if i in dropped else f"fer{i:07d}.png", *votes])
+    return root
+
+
+# ---- RAF-DB -------------------------------------------------------------------------------------------------
+
+
+def rafdb_basic(root: Path, labels: dict[str, int]) -> Path:
+    """``basic/EmoLabel/list_patition_label.txt`` + ``basic/Image/aligned/*_aligned.jpg`` (100x100 colour)."""
+    basic = root / "basic"
+    (basic / "EmoLabel").mkdir(parents=True, exist_ok=True)
+    lines = []
+    for k, (name, code) in enumerate(labels.items()):
+        lines.append(f"{name} {code}")
+        write_image(basic / "Image" / "aligned" / f"{Path(name).stem}_aligned.jpg", face(k, 100, color=True))
+    (basic / "EmoLabel" / "list_patition_label.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def rafdb_reupload(root: Path, files: dict[str, int], csv_labels: dict[str, dict[str, int]] | None = None) -> Path:
+    """``DATASET/{train,test}/<code>/<name>`` from ``{"train/5/train_00001_aligned.jpg": 5}`` (value unused)
+    plus ``{split}_labels.csv`` from ``csv_labels`` (``{"train": {name: code}}``)."""
+    base = root / "DATASET"
+    for k, rel in enumerate(files):
+        write_image(base / rel, face(k, 100, color=True))
+    for split, labels in (csv_labels or {}).items():
+        with open(base / f"{split}_labels.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["image", "label"])
+            w.writerows(labels.items())
+    return root
+
+
+# ---- AffectNet, CK+, JAFFE, class folders -------------------------------------------------------------------
+
+
+def affectnet(root: Path, codes: dict[str, list[object]]) -> Path:
+    """``{train_set,val_set}/images/<id>.jpg`` + ``annotations/<id>_exp.npy`` holding each code (str or int)."""
+    k = 0
+    for set_name, values in codes.items():
+        for v in values:
+            write_image(root / set_name / "images" / f"{k}.jpg", face(k, 224, color=True))
+            ann = root / set_name / "annotations"
+            ann.mkdir(parents=True, exist_ok=True)
+            np.save(ann / f"{k}_exp.npy", np.array(v))
+            k += 1
+    return root
+
+
+def ckplus(root: Path, files: dict[str, int]) -> Path:
+    """``CK+48/<emotion>/S###_###_########.png`` from ``{"anger": 2}``; subjects S010, S011, ..."""
+    k = 0
+    for cls, n in files.items():
+        for _ in range(n):
+            write_image(root / "CK+48" / cls / f"S{10 + k:03d}_001_{k:08d}.png", face(k))
+            k += 1
+    return root
+
+
+def jaffe(root: Path, names: list[str]) -> Path:
+    """JAFFE files such as ``KA.AN1.39.tiff`` (256x256 gray)."""
+    for k, name in enumerate(names):
+        write_image(root / "jaffe" / name, face(k, 256))
+    return root
+
+
+def class_folders(root: Path, files: dict[str, int], suffix: str = ".png") -> Path:
+    """Generic ``<class>/*`` or ``<split>/<class>/*`` from ``{"train/happy": 2, "test/sad": 1}``."""
+    k = 0
+    for folder, n in files.items():
+        for _ in range(n):
+            write_image(root / folder / f"img{k}{suffix}", face(k, 64))
+            k += 1
+    return root
 
 
 def pattern_face(label: int, rng: np.random.Generator, size: int = 48) -> np.ndarray:
@@ -17,14 +177,13 @@ def pattern_face(label: int, rng: np.random.Generator, size: int = 48) -> np.nda
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def write_fer2013_csv(path: Path, n_per_class: dict[str, int] | None = None, seed: int = 0) -> Path:
-    """A FER-2013 CSV (emotion,pixels,Usage) with learnable faces; default 8 train + 2 val + 2 test per class."""
+def write_fer2013_csv(path: Path, seed: int = 0) -> Path:
+    """A FER-2013 CSV (emotion,pixels,Usage) of learnable faces: 8 train + 2 val + 2 test per class."""
     rng = np.random.default_rng(seed)
     rows = ["emotion,pixels,Usage"]
     usages = ["Training"] * 8 + ["PublicTest"] * 2 + ["PrivateTest"] * 2
     for code in range(7):
         for usage in usages:
-            px = " ".join(map(str, pattern_face(code, rng).ravel().tolist()))
-            rows.append(f"{code},{px},{usage}")
+            rows.append(f"{code},{' '.join(map(str, pattern_face(code, rng).ravel().tolist()))},{usage}")
     path.write_text("\n".join(rows) + "\n")
     return path

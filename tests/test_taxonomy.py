@@ -55,3 +55,9 @@ def test_from_names_resolves_aliases():
     with pytest.raises(KeyError, match="bored"):
         Taxonomy.from_names(["bored"])
     assert np.array_equal(FERKIT.remap_to(FERKIT), np.arange(9))
+
+
+def test_user_classes_remap_by_name():
+    folders = Taxonomy(("Bored", "happiness", "unknown"))
+    assert folders.remap_to(FERKIT).tolist() == [-1, 3, -1]
+    assert folders.remap_to(Taxonomy(("happy", "bored"))).tolist() == [1, 0, -1]

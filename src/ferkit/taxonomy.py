@@ -78,6 +78,11 @@ def canonical_name(name: str) -> str | None:
     return ALIASES.get(name.strip().lower())
 
 
+def _match_key(name: str) -> str:
+    """The ferkit name of a spelling, or the lower-cased spelling itself when it has no alias."""
+    return canonical_name(name) or name.strip().lower()
+
+
 @dataclass(frozen=True)
 class Taxonomy:
     """An ordered tuple of class names.
@@ -117,14 +122,16 @@ class Taxonomy:
     def remap_to(self, target: Taxonomy) -> np.ndarray:
         """Index table from this taxonomy into ``target``, by name through the aliases.
 
+        A name with no alias (a user's own class folder, ``bored``) matches the same name, case-insensitively.
+
         Returns:
             int64 array of len(self); entry i is the target index of class i, or -1 where it cannot map.
         """
-        target_names = target.canonical()
+        target_names = [_match_key(c) for c in target.classes]
         table = np.full(len(self), -1, dtype=np.int64)
-        for i, name in enumerate(self.canonical()):
-            if name is not None and name in target_names:
-                table[i] = target_names.index(name)
+        for i, c in enumerate(self.classes):
+            if _match_key(c) in target_names:
+                table[i] = target_names.index(_match_key(c))
         return table
 
     def subset(self, names: Iterable[str]) -> Taxonomy:

@@ -24,3 +24,7 @@ class ErrorPolicy:
             raise err
         where = f"{err.path}, row {err.row}" if err.row is not None else err.path
         self.skipped.append(Skip(where, err.reason))
+
+    def drop(self, where: str, reason: str) -> None:
+        """Record a record the dataset itself marks as unusable (e.g. AffectNet's "no-face"), under either policy."""
+        self.skipped.append(Skip(where, reason))

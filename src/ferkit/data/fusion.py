@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ferkit.data.sample import Split, SourceData
+from ferkit.data.sample import SourceData, Split
 from ferkit.data.votes import VotePolicy, apply_votes
 from ferkit.taxonomy import FERKIT, Taxonomy
 

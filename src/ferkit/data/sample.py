@@ -131,3 +131,10 @@ def from_samples(
         ids=np.array([s.id for s in samples], dtype=object).astype(str),
         skipped=skipped,
     )
+
+
+def one_hot(taxonomy: Taxonomy, name: str) -> np.ndarray:
+    """A (C,) float32 one-hot target for class ``name`` of ``taxonomy``."""
+    t = np.zeros(len(taxonomy), np.float32)
+    t[taxonomy.index(name)] = 1.0
+    return t

@@ -18,6 +18,9 @@ class Tree:
 
     A zip whose entries all sit under one top folder is rooted at that folder, so ``fer2013.zip`` containing
     ``fer2013/train/...`` reads the same as one containing ``train/...``.
+
+    A plain file (e.g. ``fer2013new.csv``) is read as its folder, listing only the files beside it (not below),
+    with ``focus`` naming the file the user pointed at, so adapters can find a companion file next to it.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -26,12 +29,12 @@ class Tree:
             raise DataError(self.path, "no such file or folder")
         self._zip: zipfile.ZipFile | None = None
         self._prefix = ""
-        self._single: str | None = None
+        self._root = self.path
+        self.focus: str | None = None
         if self.path.is_file() and not zipfile.is_zipfile(self.path):
-            # a lone file (e.g. fer2013.csv) is a tree of one file, read from its folder
-            self._single = self.path.name
-            self._names = [self._single]
-            self.path = self.path.parent
+            self._root = self.path.parent
+            self.focus = self.path.name
+            self._names = sorted(p.name for p in self._root.iterdir() if p.is_file() and not _hidden(p.name))
         elif self.path.is_file():
             self._zip = zipfile.ZipFile(self.path)
             names = [n for n in self._zip.namelist() if not n.endswith("/")]
@@ -65,11 +68,11 @@ class Tree:
             raise DataError(self.where(name), "missing file")
         if self._zip is not None:
             return self._zip.read(self._prefix + name)
-        return (self.path / name).read_bytes()
+        return (self._root / name).read_bytes()
 
     def where(self, name: str) -> str:
         """A human-readable location for a file of this tree (used in errors)."""
-        return f"{self.path}!{self._prefix}{name}" if self._zip is not None else str(self.path / name)
+        return f"{self.path}!{self._prefix}{name}" if self._zip is not None else str(self._root / name)
 
     def images(self, under: str = "") -> list[str]:
         """Image files (by suffix) below a folder of the tree."""
@@ -86,7 +89,7 @@ class Tree:
                 h.update(f"{info.filename}\0{info.file_size}\0{info.CRC}\n".encode())
         else:
             for n in self._names:
-                st = (self.path / n).stat()
+                st = (self._root / n).stat()
                 h.update(f"{n}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
         return h.hexdigest()
 

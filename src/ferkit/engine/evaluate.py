@@ -15,7 +15,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from ferkit.data.sample import Split, SourceData
+from ferkit.data.sample import SourceData, Split
 from ferkit.data.votes import apply_votes
 from ferkit.engine.metrics import classification_report
 from ferkit.preprocess import to_input
@@ -73,7 +73,7 @@ def scoring_labels(src: SourceData, model_classes: list[str]) -> tuple[np.ndarra
     source_classes = {n for n in names if n is not None}
     scored = [c for c in model_classes if c in source_classes]
     keep = np.array([n in scored for n in label_names], bool)
-    dropped = Counter(n if n is not None else src.taxonomy.classes[i] for n, i, k in zip(label_names, labels, keep))
+    dropped = Counter(n if n is not None else src.taxonomy.classes[i] for n, i in zip(label_names, labels, strict=True))
     not_scored = {c: v for c, v in dropped.items() if c not in scored}
     excluded = {
         "test_classes_missing_from_model": not_scored,  # faces not scored, by class

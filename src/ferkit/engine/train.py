@@ -246,7 +246,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = False, on_epo
         start, best, history = state["epoch"] + 1, state["best"], state["history"]
     wrapped: nn.Module = model
     if info.world > 1:
-        wrapped = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        wrapped = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
     if info.main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))

@@ -1,7 +1,9 @@
 """Dataset adapters, one per storage format, and ``load_source`` which picks one by looking at the path.
 
 An adapter is a class with ``name``, ``taxonomy`` (the source's own class order), ``detect(tree) -> bool`` and
-``read(tree, policy) -> Iterator[Sample]``. Adapters only parse storage; remapping and fusion live elsewhere.
+``read(tree, policy) -> Iterator[Sample]``. An adapter whose classes depend on the files (the generic ``folder``
+adapter) also has ``taxonomy_of(tree) -> Taxonomy``. Adapters only parse storage; remapping and fusion live
+elsewhere.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Protocol
 
 from ferkit.data.errors import ErrorPolicy, OnError
 from ferkit.data.sample import Sample, SourceData, from_samples
-from ferkit.data.sources import fer2013, ferplus
+from ferkit.data.sources import affectnet, ckplus, fer2013, ferplus, folder, jaffe, rafdb
 from ferkit.data.storage import Tree
 from ferkit.errors import DataError
 from ferkit.taxonomy import Taxonomy
@@ -36,6 +38,12 @@ ADAPTERS: dict[str, type[Adapter]] = {
         ferplus.CsvAdapter,
         fer2013.CsvAdapter,
         fer2013.FolderAdapter,
+        rafdb.BasicAdapter,
+        rafdb.FolderAdapter,
+        affectnet.Adapter,
+        ckplus.Adapter,
+        jaffe.Adapter,
+        folder.Adapter,  # any <class>/* tree: always last
     )
 }
 
@@ -56,10 +64,11 @@ def read_source(path: str | Path, format: str | None = None, on_error: OnError =
         raise DataError(path, f"unknown format {fmt!r}; known: {sorted(ADAPTERS)}")
     adapter = ADAPTERS[fmt]
     policy = ErrorPolicy(on_error)
+    taxonomy_of = getattr(adapter, "taxonomy_of", None)
+    taxonomy = taxonomy_of(tree) if taxonomy_of else adapter.taxonomy
     samples: list[Sample] = list(adapter.read(tree, policy))
     if not samples:
-        raise DataError(path, f"no usable samples found as format {fmt!r}")
+        first = f"; first: {policy.skipped[0].where}: {policy.skipped[0].reason}" if policy.skipped else ""
+        raise DataError(path, f"no usable samples found as format {fmt!r} ({len(policy.skipped)} skipped{first})")
     name = Path(path).name.split(".")[0] or fmt
-    return from_samples(
-        samples, name=name, format=fmt, path=str(path), taxonomy=adapter.taxonomy, skipped=policy.skipped
-    )
+    return from_samples(samples, name=name, format=fmt, path=str(path), taxonomy=taxonomy, skipped=policy.skipped)

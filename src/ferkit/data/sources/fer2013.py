@@ -36,7 +36,7 @@ def _one_hot(i: int) -> np.ndarray:
 
 def find_csv(tree: Tree) -> str | None:
     """The FER-2013 CSV in a tree (``fer2013.csv`` or any CSV whose header is emotion,pixels,Usage)."""
-    for name in tree.names():
+    for name in ([tree.focus] if tree.focus else []) + tree.names():
         if name.lower().endswith(".csv"):
             head = tree.read(name)[:64].decode("utf-8", "replace").lstrip("\ufeff").lower()
             if head.replace(" ", "").startswith("emotion,pixels"):
@@ -89,6 +89,8 @@ class CsvAdapter:
 
     @staticmethod
     def detect(tree: Tree) -> bool:
+        if tree.focus:  # pointed at a file: it must be the FER-2013 CSV itself
+            return find_csv(tree) == tree.focus
         return find_csv(tree) is not None and not any(n.endswith("fer2013new.csv") for n in tree.names())
 
     @staticmethod
@@ -111,6 +113,8 @@ class FolderAdapter:
 
     @staticmethod
     def detect(tree: Tree) -> bool:
+        if tree.focus:
+            return False
         names = tree.images()
         return any(n.startswith("train/") and "/Training_" in n for n in names) or any(
             "/PrivateTest_" in n for n in names

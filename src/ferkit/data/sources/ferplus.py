@@ -89,13 +89,18 @@ class FolderAdapter:
 
 
 class CsvAdapter:
-    """``fer2013new.csv`` together with the original ``fer2013.csv`` in the same folder or zip."""
+    """``fer2013new.csv`` together with the original ``fer2013.csv`` in the same folder or zip.
+
+    The path may also be ``fer2013new.csv`` itself, with ``fer2013.csv`` beside it.
+    """
 
     name = "ferplus-csv"
     taxonomy = TAXONOMY
 
     @staticmethod
     def detect(tree: Tree) -> bool:
+        if tree.focus and not tree.focus.endswith("fer2013new.csv"):
+            return False
         return any(n.endswith("fer2013new.csv") for n in tree.names()) and find_csv(tree) is not None
 
     @staticmethod

@@ -1,0 +1,85 @@
+"""Any folder of class folders: ``root/<class>/*`` or ``root/<split>/<class>/*``. Detected last.
+
+The source taxonomy is the class folder names as given, sorted; ``Taxonomy.canonical`` resolves spellings such as
+``Happiness`` or ``anger`` to ferkit names, and a folder that names no known emotion (``bored``) stays a class of
+its own. Split folders: ``train``/``training``, ``val``/``valid``/``validation``, ``test``/``testing``
+(case-insensitive); without split folders every image is ``train``. Wrapper folders holding everything
+(``my_faces/dataset/<class>/*``) are looked through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import PurePosixPath
+
+from ferkit.data.errors import ErrorPolicy
+from ferkit.data.sample import Sample, Split, one_hot
+from ferkit.data.storage import Tree, decode_image, to_face
+from ferkit.errors import DataError
+from ferkit.taxonomy import Taxonomy
+
+SPLIT_FOLDERS: dict[str, Split] = {
+    "train": "train",
+    "training": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "test": "test",
+    "testing": "test",
+}
+
+
+def _layout(tree: Tree) -> tuple[str, bool]:
+    """(wrapper prefix, whether the folders below it are split folders)."""
+    names, prefix = tree.images(), ""
+    while names and all(n.count("/") >= 2 for n in names):
+        tops = {n.split("/", 1)[0] for n in names}
+        if len(tops) != 1 or next(iter(tops)).lower() in SPLIT_FOLDERS:
+            break
+        prefix += tops.pop() + "/"
+        names = [n.split("/", 1)[1] for n in names]
+    tops = {n.split("/", 1)[0].lower() for n in names if "/" in n}
+    return prefix, bool(tops) and tops <= SPLIT_FOLDERS.keys()
+
+
+def _class_of(name: str, prefix: str, with_splits: bool) -> str | None:
+    parts = PurePosixPath(name[len(prefix) :]).parts
+    depth = 3 if with_splits else 2
+    return parts[depth - 2] if len(parts) == depth else None
+
+
+class Adapter:
+    """``root/<class>/*`` or ``root/<split>/<class>/*``, classes named by their folders."""
+
+    name = "folder"
+    taxonomy = Taxonomy(("<class folders>",))  # placeholder: the real one depends on the tree, see taxonomy_of
+
+    @staticmethod
+    def detect(tree: Tree) -> bool:
+        return tree.focus is None and any("/" in n for n in tree.images())
+
+    @staticmethod
+    def taxonomy_of(tree: Tree) -> Taxonomy:
+        """The class folder names found in ``tree``, sorted."""
+        prefix, with_splits = _layout(tree)
+        names = {c for n in tree.images() if (c := _class_of(n, prefix, with_splits)) is not None}
+        if not names:
+            raise DataError(tree.path, "no class folders with images (expected <class>/* or <split>/<class>/*)")
+        return Taxonomy(tuple(sorted(names)))
+
+    @staticmethod
+    def read(tree: Tree, policy: ErrorPolicy) -> Iterator[Sample]:
+        taxonomy = Adapter.taxonomy_of(tree)
+        prefix, with_splits = _layout(tree)
+        for name in tree.images():
+            try:
+                cls = _class_of(name, prefix, with_splits)
+                if cls is None:
+                    layout = "<split>/<class>/<file>" if with_splits else "<class>/<file>"
+                    raise DataError(tree.where(name), f"not in the layout {layout}")
+                image = to_face(decode_image(tree.read(name), tree.where(name)))
+            except DataError as e:
+                policy.handle(e)
+                continue
+            split = SPLIT_FOLDERS[name[len(prefix) :].split("/", 1)[0].lower()] if with_splits else "train"
+            yield Sample(name, image, split, one_hot(taxonomy, cls))

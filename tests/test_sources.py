@@ -1,0 +1,76 @@
+"""Every registered adapter: detected from its own layout, and yields 48x48 uint8 faces, splits and unique ids."""
+
+import shutil
+
+import numpy as np
+import pytest
+import synth
+
+from ferkit.data.sources import ADAPTERS, detect_format, read_source
+from ferkit.data.storage import Tree
+from ferkit.errors import DataError
+
+
+def _jaffe(root, monkeypatch):
+    from test_sources_jaffe import FixedDetector
+
+    from ferkit.data.sources import jaffe
+
+    monkeypatch.setattr(jaffe, "_detector", FixedDetector)
+    return synth.jaffe(root, ["KA.AN1.39.tiff", "KM.HA2.5.tiff"])
+
+
+BUILDERS = {
+    "ferplus": lambda r, m: synth.ferplus_folders(r),
+    "ferplus-csv": lambda r, m: synth.ferplus_csv(r, ["Training", "PublicTest", "PrivateTest"]),
+    "fer2013-csv": lambda r, m: synth.fer2013_csv(r / "fer2013.csv", [(0, "Training"), (3, "PrivateTest")]).parent,
+    "fer2013": lambda r, m: synth.fer2013_folders(r, {"train/angry": 2, "test/happy": 2}),
+    "rafdb": lambda r, m: synth.rafdb_basic(r, {"train_00001.jpg": 5, "test_0001.jpg": 1}),
+    "rafdb-folders": lambda r, m: synth.rafdb_reupload(r, {"train/4/train_00001_aligned.jpg": 4, "test/1/t.jpg": 1}),
+    "affectnet": lambda r, m: synth.affectnet(r, {"train_set": ["1", 3], "val_set": ["0"]}),
+    "ckplus": lambda r, m: synth.ckplus(r, {"anger": 1, "happy": 2}),
+    "jaffe": _jaffe,
+    "folder": lambda r, m: synth.class_folders(r, {"happy": 2, "sad": 1}),
+}
+
+
+def test_every_adapter_has_a_builder_and_folder_is_last():
+    assert set(BUILDERS) == set(ADAPTERS)
+    assert list(ADAPTERS)[-1] == "folder"
+
+
+@pytest.mark.parametrize("fmt", list(BUILDERS))
+def test_adapter_detects_and_reads_its_layout(fmt, tmp_path, monkeypatch):
+    root = BUILDERS[fmt](tmp_path / "ds", monkeypatch)
+    assert detect_format(Tree(root)) == fmt
+    src = read_source(root)
+    assert src.format == fmt
+    assert src.images.dtype == np.uint8 and src.images.shape[1:] == (48, 48) and len(src) >= 2
+    assert set(src.splits.tolist()) <= {"train", "val", "test"}
+    assert len(set(src.ids.tolist())) == len(src)
+    assert src.targets.shape == (len(src), len(src.taxonomy))
+
+
+@pytest.mark.parametrize("fmt", [f for f in BUILDERS if f != "jaffe"])
+def test_adapter_reads_a_zip_like_a_folder(fmt, tmp_path, monkeypatch):
+    root = BUILDERS[fmt](tmp_path / "ds", monkeypatch)
+    archive = shutil.make_archive(str(tmp_path / "ds"), "zip", root)
+    a, b = read_source(root), read_source(archive)
+    assert b.format == fmt
+    assert np.array_equal(a.images, b.images) and a.ids.tolist() == b.ids.tolist()
+
+
+def test_format_forces_the_adapter(tmp_path):
+    root = synth.ckplus(tmp_path, {"anger": 1, "happy": 1})
+    src = read_source(root, format="folder")
+    assert src.format == "folder" and src.taxonomy.classes == ("anger", "happy")
+    with pytest.raises(DataError, match="unknown format"):
+        read_source(root, format="nope")
+
+
+def test_empty_folder_is_a_data_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="cannot tell the dataset format"):
+        read_source(tmp_path / "empty")
+    with pytest.raises(DataError, match="no class folders"):
+        read_source(tmp_path / "empty", format="folder")
