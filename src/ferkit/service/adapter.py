@@ -41,23 +41,31 @@ def face_to_dict(face: Any) -> dict[str, Any]:
 
 
 def model_info(predictor: Any) -> dict[str, Any]:
-    """Name, architecture, classes, preprocessing and metrics of the predictor's model, as far as it tells."""
-    meta = dict(getattr(predictor, "metadata", None) or {})
-    prep = getattr(predictor, "preprocessing", None) or meta.get("preprocessing") or {}
+    """Name, architecture, classes, preprocessing and metrics of the predictor's model, as far as it tells.
+
+    Reads ``predictor.info`` (``ferkit.inference.backends.ModelInfo``) and ``predictor.backend.name`` when present.
+    """
+    info = getattr(predictor, "info", None)
+    prep = getattr(info, "preprocessing", None) or {}
     if hasattr(prep, "to_dict"):
         prep = prep.to_dict()
-    arch = meta.get("arch") or getattr(predictor, "arch", None)
-    name = meta.get("name") or getattr(predictor, "name", None) or arch or type(predictor).__name__
-    backend = meta.get("backend") or getattr(predictor, "backend_name", None)
+    arch = getattr(info, "arch", None) or None
+    backend = getattr(getattr(predictor, "backend", None), "name", None)
     return {
-        "name": str(name),
-        "arch": None if arch is None else str(arch),
+        "name": str(getattr(predictor, "name", None) or arch or type(predictor).__name__),
+        "arch": arch,
         "classes": [str(c) for c in predictor.classes],
         "preprocessing": dict(prep),
-        "metrics": dict(meta.get("metrics") or getattr(predictor, "metrics", None) or {}),
+        "metrics": dict(getattr(info, "metrics", None) or {}),
         "backend": None if backend is None else str(backend),
         "ferkit_version": ferkit.__version__,
     }
+
+
+def predict_decoded(predictor: Any, image: np.ndarray) -> list[Any]:
+    """Faces of an already decoded (H, W, 3) BGR image; ``predict_array`` skips the predictor's own input checks."""
+    fn = getattr(predictor, "predict_array", None) or predictor.predict
+    return list(fn(image))
 
 
 def annotate(image: np.ndarray, faces: list[Any]) -> np.ndarray:

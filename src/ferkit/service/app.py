@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import queue
 from collections.abc import Callable
 from contextlib import asynccontextmanager, suppress
@@ -43,6 +44,7 @@ PAGE_CSP = (
     "connect-src 'self'; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'"
 )
 RAW_TYPES = ("image/", "application/octet-stream")
+log = logging.getLogger("ferkit.service")
 
 ModelSource = adapter.PredictorLike | str | Path | Callable[[], adapter.PredictorLike] | None
 
@@ -77,7 +79,7 @@ def _predict_one(state: _State, data: bytes, annotate: bool) -> dict[str, Any]:
     image = decode_image(data, settings.max_pixels)
     predictor = state.pool.get_nowait()  # the limiter guarantees a free one
     try:
-        faces = predictor.predict(image)
+        faces = adapter.predict_decoded(predictor, image)
     finally:
         state.pool.put(predictor)
     if len(faces) > settings.max_faces:
@@ -180,6 +182,7 @@ def create_app(model: ModelSource = None, settings: ServiceSettings | None = Non
             await anyio.to_thread.run_sync(load)
         except Exception as e:  # reported by /readyz; the process stays up to say so
             state.error = f"model failed to load: {type(e).__name__}: {e}"
+            log.error("%s", state.error)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -26,7 +26,7 @@ class ServiceSettings:
     max_pixels: int = 40_000_000
     max_faces: int = 32
     max_batch: int = 16
-    max_concurrency: int = 2
+    max_concurrency: int = 1
     cors_origins: tuple[str, ...] = ()
     annotate_format: str = "jpeg"
 

@@ -1,0 +1,78 @@
+"""``ferkit serve``: the HTTP API and web page, with uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from ferkit.errors import ModelFileError
+
+EXAMPLE = """example:
+  ferkit serve --model runs/best.ferkit --port 8000
+  curl -F file=@photo.jpg http://127.0.0.1:8000/v1/predict
+  open http://127.0.0.1:8000/ for the web page, http://127.0.0.1:8000/docs for the API
+"""
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="run the HTTP API and web page",
+        description="Serve the HTTP API (/v1/predict, /v1/predict/batch, /v1/model, /healthz, /readyz, /docs) "
+        "and the web page (/).",
+        epilog=EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    p.add_argument("--model", type=Path, help="ferkit model file or ONNX export (default: the pretrained model)")
+    p.add_argument("--workers", type=int, default=1, help="server processes, each with its own model (default: 1)")
+    p.add_argument("--concurrency", type=int, default=1, help="inferences at once per process (default: 1)")
+    p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
+                   help="allow browser calls from this origin (repeatable); CORS is off without it")  # fmt: skip
+    p.add_argument("--max-image-mb", type=float, default=8.0, help="largest upload per image, MiB (default: 8)")
+    p.add_argument("--max-pixels", type=int, default=40_000_000, help="largest image, width*height (default: 40M)")
+    p.add_argument("--max-faces", type=int, default=32, help="most faces per image (default: 32)")
+    p.add_argument("--max-batch", type=int, default=16, help="most images per batch request (default: 16)")
+    p.add_argument("--graceful-timeout", type=float, default=30.0,
+                   help="seconds to let requests in flight finish on shutdown (default: 30)")  # fmt: skip
+    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from ferkit.service.app import create_app
+    from ferkit.service.settings import ServiceSettings
+
+    if args.model is not None and not args.model.is_file():
+        raise ModelFileError(f"{args.model}: no such model file")
+    if args.workers < 1:
+        raise SystemExit("ferkit serve: error: --workers must be at least 1")
+    max_image = int(args.max_image_mb * 2**20)
+    settings = ServiceSettings(
+        max_image_bytes=max_image,
+        max_request_bytes=max(max_image, 4 * max_image),
+        max_pixels=args.max_pixels,
+        max_faces=args.max_faces,
+        max_batch=args.max_batch,
+        max_concurrency=args.concurrency,
+        cors_origins=tuple(args.cors_origin),
+    )
+    model = None if args.model is None else str(args.model.resolve())
+    common = dict(
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        timeout_graceful_shutdown=args.graceful_timeout,
+        server_header=False,
+    )
+    if args.workers == 1:
+        uvicorn.run(create_app(model, settings), **common)
+    else:  # each worker process builds its own app from the environment
+        os.environ["FERKIT_SERVE_CONFIG"] = json.dumps({"model": model, "settings": settings.to_dict()})
+        uvicorn.run("ferkit.service.app:app_from_env", factory=True, workers=args.workers, **common)
+    return 0
