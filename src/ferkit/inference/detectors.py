@@ -1,0 +1,269 @@
+"""Face detectors behind one interface: an image in, a list of ``Detection`` out.
+
+YuNet (``cv2.FaceDetectorYN``, OpenCV Zoo, MIT licence) is the default: fast, accurate, with five landmarks.
+Its model file is found, in order, at an explicit path, at ``$FERKIT_YUNET``, or in the user cache
+(``~/.cache/ferkit/face_detection_yunet_2023mar.onnx``, downloaded once with a sha256 check).
+OpenCV's Haar cascade ships with OpenCV and needs no download; it is the fallback, always announced with a
+``DetectorFallbackWarning``, never silent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import urllib.request
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+import cv2
+import numpy as np
+
+from ferkit.errors import FerkitError
+
+YUNET_FILE = "face_detection_yunet_2023mar.onnx"
+YUNET_URL = (
+    "https://github.com/opencv/opencv_zoo/raw/main/models/face_detection_yunet/face_detection_yunet_2023mar.onnx"
+)
+# sha256 of the official 2023mar release (the copy in the project's shared models folder has the same digest).
+YUNET_SHA256 = "ebafce4e3c118d6554634be5c27ab333b4c047a9a8c3faf1d7cf93101c22f0f0"
+
+DetectorName = Literal["auto", "yunet", "haar"]
+
+
+class DetectorError(FerkitError):
+    """A detector that cannot be built: model file missing, download failed, checksum mismatch."""
+
+
+class DetectorFallbackWarning(UserWarning):
+    """Raised (as a warning) when YuNet is unavailable and the Haar cascade is used instead."""
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One detected face.
+
+    Attributes:
+        box: (x, y, w, h) in image pixels, floats; may extend past the image border.
+        score: detector confidence in [0, 1] (Haar reports 1.0).
+        landmarks: (5, 2) float32 pixel coordinates, the subject's right eye, left eye, nose tip, right and
+            left mouth corners (the subject's right eye is on the image's left), or None when the detector has none.
+    """
+
+    box: tuple[float, float, float, float]
+    score: float
+    landmarks: np.ndarray | None = None
+
+
+class Detector(Protocol):
+    """Anything with ``detect(image) -> list[Detection]``; ``image`` is (H, W, 3) BGR or (H, W) gray uint8."""
+
+    name: str
+
+    def detect(self, image: np.ndarray) -> list[Detection]: ...
+
+
+# ---- finding the YuNet model file ----------------------------------------------------------------------------
+
+
+def cache_path() -> Path:
+    """Where the downloaded YuNet file lives: ``$FERKIT_CACHE`` or ``~/.cache/ferkit``."""
+    return Path(os.environ.get("FERKIT_CACHE", Path.home() / ".cache" / "ferkit")) / YUNET_FILE
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def download_yunet(dest: str | Path | None = None, url: str = YUNET_URL, sha256: str = YUNET_SHA256) -> Path:
+    """Download the YuNet model once into the user cache and check its sha256.
+
+    The file is written to a temporary name and renamed only after the checksum matches, so a failed or
+    tampered download never leaves a file that a later run would trust.
+
+    Raises:
+        DetectorError: the download failed or the checksum does not match.
+    """
+    dest = Path(dest) if dest is not None else cache_path()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
+    os.close(fd)
+    try:
+        try:
+            with urllib.request.urlopen(url, timeout=30) as r, open(tmp, "wb") as f:
+                while chunk := r.read(1 << 16):
+                    f.write(chunk)
+        except Exception as e:
+            raise DetectorError(f"could not download YuNet from {url}: {e}") from None
+        got = sha256_file(tmp)
+        if got != sha256:
+            raise DetectorError(f"YuNet download from {url} has sha256 {got}, expected {sha256}; file discarded")
+        os.replace(tmp, dest)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return dest
+
+
+def find_yunet(path: str | Path | None = None, download: bool = False) -> Path:
+    """The YuNet model file: ``path``, else ``$FERKIT_YUNET``, else the user cache (downloading if asked).
+
+    Raises:
+        DetectorError: no file found (and no download asked), or the download failed.
+    """
+    if path is not None:
+        if not Path(path).is_file():
+            raise DetectorError(f"{path}: no such YuNet model file")
+        return Path(path)
+    env = os.environ.get("FERKIT_YUNET")
+    if env:
+        if not Path(env).is_file():
+            raise DetectorError(f"FERKIT_YUNET={env}: no such file")
+        return Path(env)
+    cached = cache_path()
+    if cached.is_file():
+        return cached
+    if download:
+        return download_yunet(cached)
+    raise DetectorError(f"no YuNet model file: pass a path, set FERKIT_YUNET, or download it to {cached}")
+
+
+# ---- detectors -----------------------------------------------------------------------------------------------
+
+
+def _bgr(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image
+
+
+class YuNetDetector:
+    """YuNet through ``cv2.FaceDetectorYN``.
+
+    Args:
+        model_path: the ONNX file (see ``find_yunet``).
+        score_threshold: minimum confidence of a face.
+        min_face: minimum face box side in pixels of the original image.
+        max_side: images whose longer side exceeds this are shrunk before detection (boxes are scaled back);
+            detection cost grows with pixels, and faces worth classifying stay large enough. 0 disables it.
+        nms_threshold: IoU above which overlapping boxes are merged.
+    """
+
+    name = "yunet"
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        score_threshold: float = 0.6,
+        min_face: float = 20.0,
+        max_side: int = 640,
+        nms_threshold: float = 0.3,
+    ) -> None:
+        self.model_path = str(model_path)
+        self.score_threshold = score_threshold
+        self.min_face = min_face
+        self.max_side = max_side
+        try:
+            self._net = cv2.FaceDetectorYN.create(self.model_path, "", (320, 320), score_threshold, nms_threshold)
+        except cv2.error as e:
+            raise DetectorError(f"{model_path}: OpenCV cannot load it as a YuNet model ({e})") from None
+        self._size = (320, 320)
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        img = _bgr(image)
+        h, w = img.shape[:2]
+        scale = 1.0
+        if self.max_side and max(h, w) > self.max_side:
+            scale = self.max_side / max(h, w)
+            img = cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+        size = (img.shape[1], img.shape[0])
+        if size != self._size:
+            self._net.setInputSize(size)
+            self._size = size
+        _, faces = self._net.detect(img)  # (N, 15): x, y, w, h, 5 x (x, y) landmarks, score
+        out = []
+        for f in faces if faces is not None else ():
+            box = tuple(float(v) / scale for v in f[:4])
+            if min(box[2], box[3]) < self.min_face:
+                continue
+            lm = (f[4:14].reshape(5, 2) / scale).astype(np.float32)
+            out.append(Detection(box, float(f[14]), lm))  # type: ignore[arg-type]
+        return out
+
+
+class HaarDetector:
+    """OpenCV's frontal-face Haar cascade: no download, no landmarks, weaker on tilted or small faces.
+
+    Args:
+        score_threshold: unused by the cascade (kept for a uniform interface); ``min_neighbors`` plays that role.
+        min_face: minimum face box side in pixels.
+        min_neighbors: how many overlapping candidates a face needs (higher: fewer false faces).
+        max_side: images whose longer side exceeds this are shrunk before detection. 0 disables it.
+    """
+
+    name = "haar"
+
+    def __init__(
+        self, score_threshold: float = 0.0, min_face: float = 20.0, min_neighbors: int = 5, max_side: int = 640
+    ) -> None:
+        path = os.path.join(cv2.data.haarcascades, "haarcascade_frontalface_default.xml")
+        self._cascade = cv2.CascadeClassifier(path)
+        if self._cascade.empty():
+            raise DetectorError(f"{path}: cannot load OpenCV's Haar cascade")
+        self.min_face = min_face
+        self.min_neighbors = min_neighbors
+        self.max_side = max_side
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+        h, w = gray.shape
+        scale = 1.0
+        if self.max_side and max(h, w) > self.max_side:
+            scale = self.max_side / max(h, w)
+            gray = cv2.resize(gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        min_size = max(1, int(self.min_face * scale))
+        boxes = self._cascade.detectMultiScale(
+            gray, scaleFactor=1.1, minNeighbors=self.min_neighbors, minSize=(min_size, min_size)
+        )
+        return [Detection(tuple(float(v) / scale for v in b), 1.0, None) for b in boxes]  # type: ignore[arg-type]
+
+
+def make_detector(
+    name: DetectorName = "auto",
+    model_path: str | Path | None = None,
+    score_threshold: float = 0.6,
+    min_face: float = 20.0,
+    download: bool = True,
+) -> Detector:
+    """Build a detector by name.
+
+    Args:
+        name: ``yunet`` (fails if its file cannot be found), ``haar``, or ``auto``: YuNet if its file can be
+            found (or downloaded, when ``download``), else Haar with a ``DetectorFallbackWarning``.
+        model_path: explicit YuNet file.
+        score_threshold: minimum face confidence (YuNet).
+        min_face: minimum face side in pixels.
+        download: let ``auto`` and ``yunet`` download YuNet into the user cache when it is not there.
+
+    Raises:
+        DetectorError: ``yunet`` asked for and unavailable; an unknown name.
+    """
+    if name == "haar":
+        return HaarDetector(min_face=min_face)
+    if name not in ("auto", "yunet"):
+        raise DetectorError(f"unknown detector {name!r}; known: auto, yunet, haar")
+    try:
+        return YuNetDetector(find_yunet(model_path, download=download), score_threshold, min_face)
+    except DetectorError as e:
+        if name == "yunet":
+            raise
+        warnings.warn(
+            f"YuNet face detector unavailable ({e}); falling back to OpenCV's Haar cascade, which misses more "
+            "faces and has no landmarks for alignment",
+            DetectorFallbackWarning,
+            stacklevel=2,
+        )
+        return HaarDetector(min_face=min_face)

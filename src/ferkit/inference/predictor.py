@@ -1,0 +1,222 @@
+"""The Predictor: an image in, a ``Face`` per detected face out (box, probabilities over the model's classes).
+
+Example:
+    >>> import ferkit
+    >>> p = ferkit.Predictor.from_pretrained()
+    >>> for face in p.predict("photo.jpg"):
+    ...     print(face.label, round(face.score, 2), face.box)
+
+Every face of an image is classified in one batch. Probabilities are ``softmax(logits / temperature)`` with the
+temperature stored in the model file (calibration).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ferkit.data.storage import to_face
+from ferkit.errors import ModelFileError
+from ferkit.inference.backends import Backend, BackendName, ModelInfo, load_backend
+from ferkit.inference.detectors import Detection, Detector, DetectorName, make_detector
+from ferkit.inference.images import MAX_PIXELS, Color, ImageInput, load_image
+from ferkit.inference.preprocess import crop_faces
+from ferkit.preprocess import to_input
+
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
+PRETRAINED = "ferkit-v1"
+
+
+@dataclass(frozen=True)
+class Face:
+    """One classified face.
+
+    Attributes:
+        box: (x, y, w, h) in pixels of the input image.
+        probs: probability per class name, in the model's class order.
+        label: the most probable class.
+        score: its probability.
+        landmarks: five (x, y) points (eyes, nose, mouth corners) or None.
+        detection_score: the detector's confidence.
+    """
+
+    box: tuple[float, float, float, float]
+    probs: dict[str, float]
+    label: str
+    score: float
+    landmarks: tuple[tuple[float, float], ...] | None = None
+    detection_score: float = 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data, coordinates rounded to 0.1 px and probabilities to 1e-4."""
+        return {
+            "box": [round(v, 1) for v in self.box],
+            "label": self.label,
+            "score": round(self.score, 4),
+            "probs": {k: round(v, 4) for k, v in self.probs.items()},
+            "landmarks": [[round(x, 1), round(y, 1)] for x, y in self.landmarks] if self.landmarks else None,
+            "detection_score": round(self.detection_score, 4),
+        }
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Row-wise softmax of ``logits / temperature``: (N, C) -> (N, C) float32."""
+    z = logits.astype(np.float64) / temperature
+    z -= z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def _torch_available() -> bool:
+    return importlib.util.find_spec("torch") is not None
+
+
+class Predictor:
+    """Face detection, cropping and classification in one object.
+
+    Args:
+        backend: the classifier backend.
+        info: the model's classes, preprocessing and temperature.
+        detector: a face detector, or None to build the default (``make_detector("auto")``) on first use.
+        max_pixels: refuse larger input images.
+    """
+
+    def __init__(
+        self, backend: Backend, info: ModelInfo, detector: Detector | None = None, max_pixels: int = MAX_PIXELS
+    ) -> None:
+        self.backend = backend
+        self.info = info
+        self._detector = detector
+        self.max_pixels = max_pixels
+
+    # ---- construction ----------------------------------------------------------------------------------------
+
+    @classmethod
+    def from_file(
+        cls,
+        path: str | Path,
+        backend: BackendName = "auto",
+        detector: Detector | DetectorName = "auto",
+        threads: int | None = None,
+        yunet: str | Path | None = None,
+        score_threshold: float = 0.6,
+        min_face: float = 20.0,
+        max_pixels: int = MAX_PIXELS,
+    ) -> Predictor:
+        """A predictor from a ferkit model file (``.ferkit``) or an exported ``.onnx`` file.
+
+        Args:
+            path: the model.
+            backend: ``torch``, ``onnx``, or ``auto`` (the file's own kind).
+            detector: a detector object, or ``auto`` / ``yunet`` / ``haar`` (see ``make_detector``).
+            threads: classifier threads; None: the backend's default.
+            yunet: explicit YuNet model file.
+            score_threshold: minimum face confidence.
+            min_face: minimum face side in pixels.
+            max_pixels: refuse larger input images.
+        """
+        b, info = load_backend(path, backend, threads)
+        if isinstance(detector, str):
+            detector = make_detector(detector, yunet, score_threshold, min_face)
+        return cls(b, info, detector, max_pixels)
+
+    @classmethod
+    def from_pretrained(cls, backend: BackendName = "auto", **kwargs: Any) -> Predictor:
+        """The shipped model: ``weights/ferkit-v1.ferkit`` with torch, ``weights/ferkit-v1.onnx`` with ONNX Runtime
+        (when asked, or when torch is not installed). Other arguments as in ``from_file``.
+
+        Raises:
+            ModelFileError: the shipped weights are not in this installation.
+        """
+        use_onnx = backend == "onnx" or (backend == "auto" and not _torch_available())
+        path = WEIGHTS_DIR / f"{PRETRAINED}.{'onnx' if use_onnx else 'ferkit'}"
+        if not path.is_file():
+            other = WEIGHTS_DIR / f"{PRETRAINED}.{'ferkit' if use_onnx else 'onnx'}"
+            hint = (
+                f" ({other.name} is there: pass backend={'torch' if use_onnx else 'onnx'!r})" if other.is_file() else ""
+            )
+            raise ModelFileError(
+                f"{path}: the pretrained model is not in this installation{hint}; "
+                "train one (`ferkit train`) and use Predictor.from_file(PATH)"
+            )
+        return cls.from_file(path, backend="onnx" if use_onnx else backend, **kwargs)
+
+    # ---- properties ------------------------------------------------------------------------------------------
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.info.classes
+
+    @property
+    def detector(self) -> Detector:
+        if self._detector is None:
+            self._detector = make_detector("auto")
+        return self._detector
+
+    # ---- work ------------------------------------------------------------------------------------------------
+
+    def classify(self, faces: np.ndarray) -> np.ndarray:
+        """Probabilities for already-cropped gray faces.
+
+        Args:
+            faces: (N, H, W) or one (H, W) uint8 face; resized to the model's input size if needed.
+
+        Returns:
+            (N, C) float32 probabilities in the order of ``classes`` ((1, C) for a single face).
+        """
+        faces = np.asarray(faces)
+        if faces.ndim == 2:
+            faces = faces[None]
+        if faces.ndim != 3:
+            raise ValueError(f"faces must be (N, H, W) or (H, W) gray, got shape {faces.shape}")
+        if faces.dtype != np.uint8:
+            raise ValueError(f"faces must be uint8, got {faces.dtype}")
+        s = self.info.preprocessing.size
+        if faces.shape[1:] != (s, s):
+            faces = np.stack([to_face(f, s) for f in faces]) if len(faces) else np.zeros((0, s, s), np.uint8)
+        if len(faces) == 0:
+            return np.zeros((0, len(self.classes)), np.float32)
+        return softmax(self.backend.logits(to_input(faces)), self.info.temperature)  # (N, 1, s, s) -> (N, C)
+
+    def detect(self, image: ImageInput, color: Color = "bgr") -> list[Detection]:
+        """Faces found in an image (no classification)."""
+        return self.detector.detect(load_image(image, color, self.max_pixels))
+
+    def predict_array(self, bgr: np.ndarray) -> list[Face]:
+        """``predict`` for an image already in (H, W, 3) BGR uint8 (video frames skip the input checks)."""
+        dets = self.detector.detect(bgr)
+        if not dets:
+            return []
+        probs = self.classify(crop_faces(bgr, dets, self.info.preprocessing))  # one batch for all faces
+        return [self._face(d, p) for d, p in zip(dets, probs, strict=True)]
+
+    def predict(self, image: ImageInput, color: Color = "bgr") -> list[Face]:
+        """Detect and classify every face of an image.
+
+        Args:
+            image: a path, encoded bytes, an array (gray, BGR/RGB, with alpha, uint8 or 16-bit), or a PIL image.
+            color: channel order of an array, ``bgr`` (default) or ``rgb``.
+
+        Returns:
+            One ``Face`` per detected face, in detector order; empty when no face is found.
+
+        Raises:
+            ImageError: unreadable input, naming the file.
+        """
+        return self.predict_array(load_image(image, color, self.max_pixels))
+
+    def _face(self, d: Detection, p: np.ndarray) -> Face:
+        i = int(p.argmax())
+        lm = tuple((float(x), float(y)) for x, y in d.landmarks) if d.landmarks is not None else None
+        return Face(
+            box=tuple(float(v) for v in d.box),  # type: ignore[arg-type]
+            probs={c: float(v) for c, v in zip(self.classes, p, strict=True)},
+            label=self.classes[i],
+            score=float(p[i]),
+            landmarks=lm,
+            detection_score=float(d.score),
+        )

@@ -1,0 +1,100 @@
+import hashlib
+
+import cv2
+import numpy as np
+import pytest
+from conftest import face_image
+
+from ferkit.inference import detectors
+from ferkit.inference.detectors import (
+    DetectorError,
+    DetectorFallbackWarning,
+    HaarDetector,
+    YuNetDetector,
+    download_yunet,
+    find_yunet,
+    make_detector,
+)
+
+TWO_FACES = ((200, 240, 100), (480, 200, 60))
+
+
+def test_yunet_finds_faces_with_landmarks(yunet_path):
+    dets = YuNetDetector(yunet_path).detect(face_image(TWO_FACES))
+    assert len(dets) == 2
+    for d in sorted(dets, key=lambda d: d.box[0]):
+        x, y, w, h = d.box
+        assert 0.6 <= d.score <= 1 and w > 40 and h > 40
+        assert d.landmarks.shape == (5, 2) and d.landmarks.dtype == np.float32
+        assert d.landmarks[0, 0] < d.landmarks[1, 0]  # subject's right eye is on the image's left
+        assert x < d.landmarks[2, 0] < x + w and y < d.landmarks[2, 1] < y + h
+
+
+def test_yunet_gray_and_blank(yunet_path):
+    det = YuNetDetector(yunet_path)
+    assert det.detect(np.full((240, 320, 3), 100, np.uint8)) == []
+    gray = cv2.cvtColor(face_image(), cv2.COLOR_BGR2GRAY)
+    assert len(det.detect(gray)) == 1
+
+
+def test_yunet_min_face_and_threshold(yunet_path):
+    img = face_image(TWO_FACES)
+    assert len(YuNetDetector(yunet_path, min_face=150).detect(img)) == 1
+    assert YuNetDetector(yunet_path, score_threshold=0.999).detect(img) == []
+
+
+def test_yunet_large_image_boxes_in_original_pixels(yunet_path):
+    img = face_image()
+    big = cv2.resize(img, None, fx=2, fy=2)  # 1280x960 > max_side 640: detected at half size
+    (small,) = YuNetDetector(yunet_path).detect(img)
+    (large,) = YuNetDetector(yunet_path).detect(big)
+    np.testing.assert_allclose(np.array(large.box) / 2, small.box, atol=4)
+
+
+def test_haar_finds_face_without_landmarks():
+    dets = HaarDetector().detect(face_image())
+    assert len(dets) == 1 and dets[0].landmarks is None
+    x, y, w, h = dets[0].box
+    assert x < 200 < x + w and y < 240 < y + h
+
+
+def test_find_yunet_order(tmp_path, monkeypatch, yunet_path):
+    monkeypatch.setenv("FERKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("FERKIT_YUNET", raising=False)
+    with pytest.raises(DetectorError, match="no YuNet model file"):
+        find_yunet()
+    with pytest.raises(DetectorError, match="no such"):
+        find_yunet(tmp_path / "missing.onnx")
+    assert find_yunet(yunet_path) == yunet_path
+    monkeypatch.setenv("FERKIT_YUNET", str(yunet_path))
+    assert find_yunet() == yunet_path
+    monkeypatch.delenv("FERKIT_YUNET")
+    detectors.cache_path().parent.mkdir(parents=True)
+    detectors.cache_path().write_bytes(yunet_path.read_bytes())
+    assert find_yunet() == detectors.cache_path()
+
+
+def test_auto_falls_back_to_haar_loudly(tmp_path, monkeypatch):
+    monkeypatch.setenv("FERKIT_CACHE", str(tmp_path))
+    monkeypatch.delenv("FERKIT_YUNET", raising=False)
+    with pytest.warns(DetectorFallbackWarning, match="Haar"):
+        det = make_detector("auto", download=False)
+    assert det.name == "haar"
+    with pytest.raises(DetectorError):
+        make_detector("yunet", download=False)
+    with pytest.raises(DetectorError, match="unknown detector"):
+        make_detector("mtcnn")  # type: ignore[arg-type]
+
+
+def test_download_checksum(tmp_path):
+    # A local file:// URL stands in for the release: no network in tests.
+    src = tmp_path / "release.onnx"
+    src.write_bytes(b"not really a model")
+    dest = tmp_path / "cache" / "yunet.onnx"
+    with pytest.raises(DetectorError, match="sha256"):
+        download_yunet(dest, url=src.as_uri(), sha256="0" * 64)
+    assert not dest.exists() and list(dest.parent.iterdir()) == []  # nothing half-written is left
+    good = hashlib.sha256(src.read_bytes()).hexdigest()
+    assert download_yunet(dest, url=src.as_uri(), sha256=good) == dest and dest.read_bytes() == src.read_bytes()
+    with pytest.raises(DetectorError, match="could not download"):
+        download_yunet(tmp_path / "x.onnx", url=(tmp_path / "absent").as_uri(), sha256=good)

@@ -1,0 +1,61 @@
+import json
+
+import numpy as np
+import onnx
+import pytest
+
+from ferkit.engine.checkpoint import load_model_file
+from ferkit.export import export_onnx
+from ferkit.inference.backends import ONNX_META_KEY, OnnxBackend, load_backend
+from ferkit.preprocess import to_input
+
+
+@pytest.fixture(scope="module")
+def fp32(model_file, tmp_path_factory):
+    return export_onnx(model_file, tmp_path_factory.mktemp("x") / "m.onnx")
+
+
+def _faces(n=16, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (n, 48, 48), dtype=np.uint8)
+
+
+def test_metadata_and_dynamic_batch(fp32, model_file):
+    proto = onnx.load(str(fp32))
+    meta = json.loads({p.key: p.value for p in proto.metadata_props}[ONNX_META_KEY])
+    mf = load_model_file(model_file)
+    assert meta["classes"] == mf.classes and meta["temperature"] == 1.5 and meta["arch"] == "fernet_s"
+    assert meta["preprocessing"] == mf.preprocessing.to_dict() and meta["metrics"] == mf.metrics
+    dim = proto.graph.input[0].type.tensor_type.shape.dim[0]
+    assert dim.dim_param == "batch"
+    b = OnnxBackend(fp32)
+    for n in (1, 3, 17):
+        assert b.logits(to_input(_faces(n))).shape == (n, 8)
+
+
+def test_torch_and_onnx_agree(fp32, model_file):
+    from ferkit.inference.predictor import softmax
+
+    t, _ = load_backend(model_file, "torch")
+    o, info = load_backend(fp32)
+    x = to_input(_faces(32))
+    pt, po = softmax(t.logits(x), info.temperature), softmax(o.logits(x), info.temperature)
+    assert np.abs(pt - po).max() < 1e-4
+
+
+@pytest.mark.parametrize("mode", ["static", "dynamic"])
+def test_int8(model_file, tmp_path, mode):
+    out = export_onnx(model_file, tmp_path / f"{mode}.onnx", int8=True, mode=mode, calib=_faces(64, seed=1))
+    o, info = load_backend(out)
+    f, _ = load_backend(model_file, "torch")
+    assert info.classes[0] == "angry" and info.temperature == 1.5
+    x = to_input(_faces(32))
+    lo, lf = o.logits(x), f.logits(x)
+    assert lo.shape == (32, 8)
+    assert np.corrcoef(lo.ravel(), lf.ravel())[0, 1] > 0.9  # int8 is close to, not equal to, fp32
+    if mode == "static":
+        assert any(n.op_type == "QuantizeLinear" for n in onnx.load(str(out)).graph.node)
+
+
+def test_static_int8_needs_calibration(model_file, tmp_path):
+    with pytest.raises(ValueError, match="calibration"):
+        export_onnx(model_file, tmp_path / "x.onnx", int8=True, mode="static")

@@ -1,0 +1,152 @@
+import cv2
+import numpy as np
+import pytest
+from conftest import face_image
+
+import ferkit
+from ferkit.errors import ImageError, ModelFileError
+from ferkit.inference import predictor as predictor_module
+from ferkit.inference.backends import load_backend
+from ferkit.inference.detectors import Detection, HaarDetector, YuNetDetector
+from ferkit.inference.predictor import Face, Predictor, softmax
+from ferkit.preprocess import to_input
+
+CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral", "contempt")
+
+
+class FixedDetector:
+    """Returns the same boxes for every image: predictor tests need no real detector."""
+
+    name = "fixed"
+
+    def __init__(self, dets):
+        self.dets = dets
+
+    def detect(self, image):
+        return list(self.dets)
+
+
+DETS = [Detection((100.0, 120.0, 200.0, 240.0), 0.9, None), Detection((400.0, 100.0, 120.0, 150.0), 0.8, None)]
+
+
+@pytest.fixture(scope="module")
+def onnx_file(model_file, tmp_path_factory):
+    from ferkit.export import export_onnx
+
+    return export_onnx(model_file, tmp_path_factory.mktemp("onnx") / "tiny.onnx")
+
+
+@pytest.fixture(params=["torch", "onnx"])
+def predictor(request, model_file, onnx_file):
+    path = model_file if request.param == "torch" else onnx_file
+    return Predictor.from_file(path, detector=FixedDetector(DETS))
+
+
+def test_lazy_top_level_names():
+    assert ferkit.Predictor is Predictor and ferkit.Face is Face
+
+
+def test_predict_faces(predictor):
+    faces = predictor.predict(face_image())
+    assert len(faces) == 2
+    for f, d in zip(faces, DETS, strict=True):
+        assert f.box == d.box and f.landmarks is None and f.detection_score == pytest.approx(d.score)
+        assert tuple(f.probs) == CLASSES  # the model's own order
+        assert sum(f.probs.values()) == pytest.approx(1, abs=1e-5)
+        assert f.label == max(f.probs, key=f.probs.get) and f.score == f.probs[f.label]
+    d = faces[0].to_dict()
+    assert set(d) == {"box", "label", "score", "probs", "landmarks", "detection_score"}
+
+
+def test_one_batch_for_all_faces(predictor, monkeypatch):
+    calls = []
+    real = predictor.backend.logits
+    monkeypatch.setattr(predictor.backend, "logits", lambda x: calls.append(x.shape) or real(x))
+    predictor.predict(face_image())
+    assert calls == [(2, 1, 48, 48)]
+
+
+def test_classify_and_temperature(predictor, model_file):
+    rng = np.random.default_rng(0)
+    crops = rng.integers(0, 256, (5, 48, 48), dtype=np.uint8)
+    probs = predictor.classify(crops)
+    assert probs.shape == (5, 8) and probs.dtype == np.float32
+    np.testing.assert_allclose(probs.sum(1), 1, atol=1e-5)
+    assert predictor.info.temperature == 1.5
+    backend, _ = load_backend(model_file, "torch")
+    np.testing.assert_allclose(probs, softmax(backend.logits(to_input(crops)) / 1.5), atol=1e-4)
+    assert predictor.classify(crops[0]).shape == (1, 8)
+    np.testing.assert_allclose(predictor.classify(crops[0]), probs[:1], atol=1e-5)
+    big = cv2.resize(crops[1], (96, 96))  # another size is resized like the dataset adapters do
+    assert predictor.classify(big).shape == (1, 8)
+    assert predictor.classify(np.zeros((0, 48, 48), np.uint8)).shape == (0, 8)
+    with pytest.raises(ValueError):
+        predictor.classify(np.zeros((2, 48, 48, 3), np.uint8))
+
+
+def test_inputs_path_bytes_rgb(predictor, tmp_path):
+    img = face_image()
+    path = tmp_path / "photo.png"
+    cv2.imwrite(str(path), img)
+    a = predictor.predict(img)
+    b = predictor.predict(path)
+    c = predictor.predict(path.read_bytes())
+    d = predictor.predict(img[..., ::-1].copy(), color="rgb")
+    e = predictor.predict(str(path))
+    for other in (b, c, d, e):  # PNG is lossless: the same pixels, the same probabilities
+        for x, y in zip(a, other, strict=True):
+            np.testing.assert_allclose(list(x.probs.values()), list(y.probs.values()), atol=1e-5)
+    with pytest.raises(ImageError, match="nothing.jpg"):
+        predictor.predict(tmp_path / "nothing.jpg")
+
+
+def test_no_face_is_empty(model_file):
+    p = Predictor.from_file(model_file, detector=FixedDetector([]))
+    assert p.predict(np.zeros((100, 100, 3), np.uint8)) == []
+
+
+def test_real_detectors_end_to_end(model_file, yunet_path):
+    img = face_image(faces=((200, 240, 100), (480, 200, 60)))
+    p = Predictor.from_file(model_file, detector="yunet", yunet=yunet_path)
+    assert isinstance(p.detector, YuNetDetector)
+    faces = p.predict(img)
+    assert len(faces) == 2 and all(f.landmarks is not None and len(f.landmarks) == 5 for f in faces)
+    h = Predictor.from_file(model_file, detector="haar")
+    assert isinstance(h.detector, HaarDetector) and len(h.predict(img)) == 2
+
+
+def test_backends_agree_through_predict(model_file, onnx_file):
+    img = face_image()
+    t = Predictor.from_file(model_file, backend="torch", detector=FixedDetector(DETS)).predict(img)
+    o = Predictor.from_file(onnx_file, backend="onnx", detector=FixedDetector(DETS), threads=1).predict(img)
+    m = Predictor.from_file(model_file, backend="onnx", detector=FixedDetector(DETS)).predict(img)  # in-memory
+    for a, b, c in zip(t, o, m, strict=True):
+        np.testing.assert_allclose(list(a.probs.values()), list(b.probs.values()), atol=1e-4)
+        np.testing.assert_allclose(list(a.probs.values()), list(c.probs.values()), atol=1e-4)
+
+
+def test_model_file_errors(tmp_path, onnx_file):
+    with pytest.raises(ModelFileError, match="no such model file"):
+        Predictor.from_file(tmp_path / "none.ferkit")
+    with pytest.raises(ModelFileError, match="onnx backend"):
+        Predictor.from_file(onnx_file, backend="torch")
+    (tmp_path / "junk.onnx").write_bytes(b"junk")
+    with pytest.raises(ModelFileError, match="junk.onnx"):
+        Predictor.from_file(tmp_path / "junk.onnx")
+
+
+def test_from_pretrained(tmp_path, monkeypatch, model_file, onnx_file):
+    monkeypatch.setattr(predictor_module, "WEIGHTS_DIR", tmp_path)
+    with pytest.raises(ModelFileError, match="ferkit-v1.ferkit: the pretrained model is not in this installation"):
+        Predictor.from_pretrained()
+    (tmp_path / "ferkit-v1.onnx").write_bytes(onnx_file.read_bytes())
+    with pytest.raises(ModelFileError, match="backend='onnx'"):
+        Predictor.from_pretrained()
+    p = Predictor.from_pretrained(backend="onnx", detector=FixedDetector([]))
+    assert p.backend.name == "onnx"
+    monkeypatch.setattr(predictor_module, "_torch_available", lambda: False)
+    assert Predictor.from_pretrained(detector=FixedDetector([])).backend.name == "onnx"
+    monkeypatch.undo()
+    monkeypatch.setattr(predictor_module, "WEIGHTS_DIR", tmp_path)
+    (tmp_path / "ferkit-v1.ferkit").write_bytes(model_file.read_bytes())
+    assert Predictor.from_pretrained(detector=FixedDetector([])).backend.name == "torch"
