@@ -28,6 +28,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     p.add_argument("--model", type=Path, help="ferkit model file or ONNX export (default: the pretrained model)")
+    p.add_argument(
+        "--detector",
+        default="auto",
+        choices=["auto", "yunet", "haar"],
+        help="face detector (default: auto: YuNet if its file is found, else Haar, with a warning)",
+    )
+    p.add_argument("--yunet", type=Path, help="YuNet model file (default: $FERKIT_YUNET or the user cache)")
     p.add_argument("--workers", type=int, default=1, help="server processes, each with its own model (default: 1)")
     p.add_argument("--concurrency", type=int, default=1, help="inferences at once per process (default: 1)")
     p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
@@ -45,7 +52,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from ferkit.service.app import create_app
+    from ferkit.service.app import create_app, default_loader
     from ferkit.service.settings import ServiceSettings
 
     if args.model is not None and not args.model.is_file():
@@ -63,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         cors_origins=tuple(args.cors_origin),
     )
     model = None if args.model is None else str(args.model.resolve())
+    predictor = {"detector": args.detector, "yunet": None if args.yunet is None else str(args.yunet.resolve())}
     common = dict(
         host=args.host,
         port=args.port,
@@ -71,8 +79,10 @@ def run(args: argparse.Namespace) -> int:
         server_header=False,
     )
     if args.workers == 1:
-        uvicorn.run(create_app(model, settings), **common)
+        uvicorn.run(create_app(default_loader(model, **predictor), settings), **common)
     else:  # each worker process builds its own app from the environment
-        os.environ["FERKIT_SERVE_CONFIG"] = json.dumps({"model": model, "settings": settings.to_dict()})
+        os.environ["FERKIT_SERVE_CONFIG"] = json.dumps(
+            {"model": model, "predictor": predictor, "settings": settings.to_dict()}
+        )
         uvicorn.run("ferkit.service.app:app_from_env", factory=True, workers=args.workers, **common)
     return 0

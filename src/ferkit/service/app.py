@@ -49,13 +49,18 @@ log = logging.getLogger("ferkit.service")
 ModelSource = adapter.PredictorLike | str | Path | Callable[[], adapter.PredictorLike] | None
 
 
-def default_loader(path: str | Path | None) -> Callable[[], adapter.PredictorLike]:
-    """A factory of predictors for a model file or ONNX export (``None``: the packaged pretrained model)."""
+def default_loader(path: str | Path | None, **kwargs: Any) -> Callable[[], adapter.PredictorLike]:
+    """A factory of predictors for a model file or ONNX export (``None``: the packaged pretrained model).
+
+    Args:
+        path: the model.
+        kwargs: passed to ``Predictor.from_file`` (``detector``, ``yunet``, ``threads``, ...).
+    """
 
     def load() -> adapter.PredictorLike:
         from ferkit.inference.predictor import Predictor
 
-        return Predictor.from_pretrained() if path is None else Predictor.from_file(path)
+        return Predictor.from_pretrained(**kwargs) if path is None else Predictor.from_file(path, **kwargs)
 
     return load
 
@@ -276,7 +281,8 @@ def app_from_env() -> FastAPI:
     import os
 
     cfg = json.loads(os.environ.get("FERKIT_SERVE_CONFIG", "{}"))
-    return create_app(cfg.get("model"), ServiceSettings.from_dict(cfg.get("settings", {})))
+    loader = default_loader(cfg.get("model"), **cfg.get("predictor", {}))
+    return create_app(loader, ServiceSettings.from_dict(cfg.get("settings", {})))
 
 
 __all__ = ["ServiceSettings", "app_from_env", "create_app"]
