@@ -213,3 +213,37 @@ def test_web_page_is_self_contained(client):
         text = client.get(path).text
         assert "http://" not in text and "https://" not in text and "//cdn" not in text, path
     assert client.get("/static/../app.py").status_code == 404
+
+
+def test_serves_an_onnx_export(model_path, tmp_path):
+    pytest.importorskip("onnx")
+    from ferkit.export import export_onnx
+
+    onnx_path = export_onnx(model_path, tmp_path / "tiny.onnx")
+    data = image_bytes(120, 100, seed=9)
+    with TestClient(create_app(lambda: make_predictor(onnx_path))) as c:
+        wait_ready(c)
+        info = c.get("/v1/model").json()
+        assert info["backend"] == "onnx" and info["arch"] == "fernet_s" and info["metrics"] == METRICS
+        body = c.post("/v1/predict", content=data, headers={"content-type": "image/jpeg"}).json()
+    check_result(body, 120, 100)
+    torch_probs = make_predictor(model_path).predict(data)[0].probs
+    assert body["faces"][0]["probs"] == pytest.approx(torch_probs, abs=1e-4)
+
+
+def test_real_detector_finds_a_drawn_face(model_path):
+    from conftest import YUNET_ALT, face_image
+
+    if not YUNET_ALT.is_file():
+        pytest.skip(f"YuNet model file not found at {YUNET_ALT}")
+    from ferkit.inference.predictor import Predictor
+
+    img = face_image(((200, 240, 100), (470, 220, 80)))  # two cartoon faces
+    data = cv2.imencode(".jpg", img)[1].tobytes()
+    with TestClient(create_app(lambda: Predictor.from_file(model_path, detector="yunet", yunet=YUNET_ALT))) as c:
+        wait_ready(c)
+        body = c.post("/v1/predict", files={"file": ("faces.jpg", data, "image/jpeg")}).json()
+    assert len(body["faces"]) == 2
+    centres = sorted(f["box"]["x"] + f["box"]["w"] / 2 for f in body["faces"])
+    assert centres[0] == pytest.approx(200, abs=30) and centres[1] == pytest.approx(470, abs=30)
+    assert all(len(f["landmarks"]) == 5 for f in body["faces"])

@@ -4,9 +4,11 @@ Routes: ``POST /v1/predict`` (one image), ``POST /v1/predict/batch`` (several), 
 ``GET /healthz`` (the process answers), ``GET /readyz`` (the model is loaded), ``/docs`` (OpenAPI), ``/`` (web page).
 
 The model loads once, in a worker thread started by the lifespan, so ``/healthz`` answers while it loads.
-Decoding and inference run in worker threads, never on the event loop; at most ``max_concurrency`` inferences
-run at once, each on its own predictor from a pool (detectors keep per-call state and are not shared between
-threads). A predictor object passed in as it is forms a pool of one.
+Decoding and inference never run on the event loop: there are ``max_concurrency`` slots, each a predictor with
+its own single worker thread, and a request waits for a free slot. One thread per predictor matters: detectors
+keep per-call state, and torch/OpenCV keep a pool of spinning helper threads per calling thread, so handing
+inference to whichever thread of a general pool is free multiplies those pools and wastes the CPU.
+A predictor object passed in as it is makes one slot.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import queue
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from functools import partial
@@ -66,27 +68,28 @@ def default_loader(path: str | Path | None, **kwargs: Any) -> Callable[[], adapt
 
 
 @dataclass
+class _Slot:
+    predictor: Any
+    thread: ThreadPoolExecutor
+
+
+@dataclass
 class _State:
     settings: ServiceSettings
-    pool: queue.SimpleQueue = field(default_factory=queue.SimpleQueue)
+    slots: asyncio.Queue[_Slot] | None = None  # made by the lifespan, on the server's event loop
+    threads: list[ThreadPoolExecutor] = field(default_factory=list)
     first: Any = None  # a predictor, for metadata
     error: str | None = None
-    limiter: anyio.CapacityLimiter | None = None
 
     @property
     def ready(self) -> bool:
         return self.first is not None
 
 
-def _predict_one(state: _State, data: bytes, annotate: bool) -> dict[str, Any]:
-    """Decode, detect and classify one image (in a worker thread, holding one predictor)."""
-    settings = state.settings
+def _predict_one(predictor: Any, settings: ServiceSettings, data: bytes, annotate: bool) -> dict[str, Any]:
+    """Decode, detect and classify one image (in the predictor's own worker thread)."""
     image = decode_image(data, settings.max_pixels)
-    predictor = state.pool.get_nowait()  # the limiter guarantees a free one
-    try:
-        faces = adapter.predict_decoded(predictor, image)
-    finally:
-        state.pool.put(predictor)
+    faces = adapter.predict_decoded(predictor, image)
     if len(faces) > settings.max_faces:
         raise ApiError(422, "too_many_faces", f"{len(faces)} faces found; the limit is {settings.max_faces}")
     result: dict[str, Any] = {
@@ -103,7 +106,13 @@ def _predict_one(state: _State, data: bytes, annotate: bool) -> dict[str, Any]:
 async def _run(state: _State, data: bytes, annotate: bool) -> dict[str, Any]:
     if not state.ready:
         raise ApiError(503, "not_ready", state.error or "the model is still loading")
-    return await anyio.to_thread.run_sync(partial(_predict_one, state, data, annotate), limiter=state.limiter)
+    assert state.slots is not None
+    slot = await state.slots.get()
+    try:
+        work = partial(_predict_one, slot.predictor, state.settings, data, annotate)
+        return await asyncio.get_running_loop().run_in_executor(slot.thread, work)
+    finally:
+        state.slots.put_nowait(slot)
 
 
 async def _read_upload(upload: Any, max_bytes: int, what: str) -> bytes:
@@ -175,27 +184,28 @@ def create_app(model: ModelSource = None, settings: ServiceSettings | None = Non
     else:
         factory, copies = (lambda: model), 1
 
-    def load() -> None:
-        predictors = [factory() for _ in range(copies)]
-        for p in predictors:
-            state.pool.put(p)
-        state.limiter = anyio.CapacityLimiter(copies)
-        state.first = predictors[0]
-
-    async def load_in_background() -> None:
+    async def load_in_background(slots: asyncio.Queue[_Slot]) -> None:
         try:
-            await anyio.to_thread.run_sync(load)
+            predictors = await anyio.to_thread.run_sync(lambda: [factory() for _ in range(copies)])
+            for i, p in enumerate(predictors):
+                thread = ThreadPoolExecutor(1, thread_name_prefix=f"ferkit-infer-{i}")
+                state.threads.append(thread)
+                slots.put_nowait(_Slot(p, thread))
+            state.first = predictors[0]
         except Exception as e:  # reported by /readyz; the process stays up to say so
             state.error = f"model failed to load: {type(e).__name__}: {e}"
             log.error("%s", state.error)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        task = asyncio.create_task(load_in_background())
+        state.slots = asyncio.Queue()
+        task = asyncio.create_task(load_in_background(state.slots))
         yield
         task.cancel()
         with suppress(asyncio.CancelledError):
             await task
+        for thread in state.threads:
+            thread.shutdown(wait=False)
 
     app = FastAPI(
         title="ferkit",
