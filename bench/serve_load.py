@@ -146,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", type=Path, help="model file or ONNX (default: random-weight FerNet-S)")
     ap.add_argument("--image", type=Path, help="image to send (default: a synthetic 640x480 face)")
     ap.add_argument("--yunet", type=Path, default=YUNET if YUNET.is_file() else None, help="YuNet model file")
+    ap.add_argument("--threads", type=int, help="classifier threads, server and in-process alike")
     ap.add_argument("--duration", type=float, default=60.0, help="seconds of load (default: 60)")
     ap.add_argument("--clients", type=int, default=32, help="concurrent clients (default: 32)")
     ap.add_argument("--in-process-seconds", type=float, default=15.0, help="in-process measurement (default: 15)")
@@ -158,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     model = args.model or random_model(tmp / "fernet_s_random.ferkit")
     image = args.image.read_bytes() if args.image else synthetic_face_jpeg()
     detector = {"detector": "yunet", "yunet": args.yunet} if args.yunet else {"detector": "haar"}
+    detector["threads"] = args.threads
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -165,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     cmd += ["--detector", detector["detector"], "--log-level", "warning", *args.server_args.split()]
     if args.yunet:
         cmd += ["--yunet", str(args.yunet)]
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
     server = subprocess.Popen(cmd, env=env)
     try:
@@ -194,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         "server_command": " ".join(cmd[1:]),
         "image_bytes": len(image),
         "detector": detector["detector"],
+        "threads": args.threads,
         "in_process": local,
         "server": load,
         "server_over_in_process": ratio,

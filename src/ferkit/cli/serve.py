@@ -35,6 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="face detector (default: auto: YuNet if its file is found, else Haar, with a warning)",
     )
     p.add_argument("--yunet", type=Path, help="YuNet model file (default: $FERKIT_YUNET or the user cache)")
+    p.add_argument("--threads", type=int, help="classifier threads per process (default: the backend's own)")
     p.add_argument("--workers", type=int, default=1, help="server processes, each with its own model (default: 1)")
     p.add_argument("--concurrency", type=int, default=1, help="inferences at once per process (default: 1)")
     p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
@@ -70,7 +71,11 @@ def run(args: argparse.Namespace) -> int:
         cors_origins=tuple(args.cors_origin),
     )
     model = None if args.model is None else str(args.model.resolve())
-    predictor = {"detector": args.detector, "yunet": None if args.yunet is None else str(args.yunet.resolve())}
+    predictor = {
+        "detector": args.detector,
+        "yunet": None if args.yunet is None else str(args.yunet.resolve()),
+        "threads": args.threads,
+    }
     common = dict(
         host=args.host,
         port=args.port,
