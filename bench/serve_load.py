@@ -71,12 +71,22 @@ def in_process(model: Path, detector: dict, image: bytes, seconds: float) -> dic
     faces = len(p.predict(image))
     for _ in range(5):
         p.predict(image)
-    n, t0 = 0, time.perf_counter()
+    n, t0, c0 = 0, time.perf_counter(), time.process_time()
     while time.perf_counter() - t0 < seconds:
         p.predict(image)
         n += 1
-    elapsed = time.perf_counter() - t0
-    return {"images_per_s": n / elapsed, "ms_per_image": 1000 * elapsed / n, "calls": n, "faces": faces}
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {"images_per_s": n / elapsed, "ms_per_image": 1000 * elapsed / n, "cpu_ms_per_image": 1000 * cpu / n,
+            "calls": n, "faces": faces}  # fmt: skip
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc), or NaN elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return float("nan")
 
 
 async def drive(url: str, image: bytes, clients: int, seconds: float, timeout: float) -> dict:
@@ -104,9 +114,9 @@ async def drive(url: str, image: bytes, clients: int, seconds: float, timeout: f
                 else:
                     errors[key] = errors.get(key, 0) + 1
 
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         await asyncio.wait_for(asyncio.gather(*(one_client() for _ in range(clients))), seconds + timeout + 10)
-        elapsed = time.perf_counter() - t0
+        elapsed, client_cpu = time.perf_counter() - t0, time.process_time() - c0
     lat = np.array(latencies) * 1000
     return {
         "requests": len(latencies),
@@ -116,6 +126,7 @@ async def drive(url: str, image: bytes, clients: int, seconds: float, timeout: f
         "requests_per_s": len(latencies) / elapsed,
         "p50_ms": float(np.percentile(lat, 50)) if len(lat) else None,
         "p99_ms": float(np.percentile(lat, 99)) if len(lat) else None,
+        "client_cpu_ms_per_request": 1000 * client_cpu / max(1, len(latencies)),
     }
 
 
@@ -176,7 +187,9 @@ def main(argv: list[str] | None = None) -> int:
         # in-process half before and half after the load run, so that a change in background load shows
         before = in_process(model, detector, image, args.in_process_seconds / 2)
         asyncio.run(drive(url, image, args.clients, 3.0, args.timeout))  # warm-up, not counted
+        cpu0 = cpu_seconds(server.pid)
         load = asyncio.run(drive(url, image, args.clients, args.duration, args.timeout))
+        load["server_cpu_ms_per_request"] = 1000 * (cpu_seconds(server.pid) - cpu0) / max(1, load["requests"])
         after = in_process(model, detector, image, args.in_process_seconds / 2)
     finally:
         server.send_signal(signal.SIGTERM)
@@ -187,8 +200,9 @@ def main(argv: list[str] | None = None) -> int:
 
     calls = before["calls"] + after["calls"]
     seconds = before["calls"] / before["images_per_s"] + after["calls"] / after["images_per_s"]
-    local = {"images_per_s": calls / seconds, "ms_per_image": 1000 * seconds / calls, "faces": before["faces"],
-             "before": before, "after": after}  # fmt: skip
+    cpu_ms = (before["cpu_ms_per_image"] * before["calls"] + after["cpu_ms_per_image"] * after["calls"]) / calls
+    local = {"images_per_s": calls / seconds, "ms_per_image": 1000 * seconds / calls, "cpu_ms_per_image": cpu_ms,
+             "faces": before["faces"], "before": before, "after": after}  # fmt: skip
     ratio = load["requests_per_s"] / local["images_per_s"]
     result = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -202,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         "in_process": local,
         "server": load,
         "server_over_in_process": ratio,
+        "cpu_efficiency": cpu_ms / load["server_cpu_ms_per_request"],
         "targets_met": load["errors"] == 0 and ratio >= 0.8,
     }
     print(
@@ -211,6 +226,11 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"server:     {load['requests_per_s']:.1f} requests/s, p50 {load['p50_ms']:.1f} ms, "
         f"p99 {load['p99_ms']:.1f} ms, {load['requests']} ok, {load['errors']} errors {load['error_kinds'] or ''}"
+    )
+    print(
+        f"CPU:        {load['server_cpu_ms_per_request']:.1f} ms per request in the server process, "
+        f"{cpu_ms:.1f} ms per image in-process (efficiency {result['cpu_efficiency']:.2f}); "
+        f"the load client itself: {load['client_cpu_ms_per_request']:.1f} ms per request"
     )
     print(f"ratio:      {ratio:.2f} (target >= 0.80, zero errors: {'met' if result['targets_met'] else 'MISSED'})")
     if args.json:
