@@ -237,6 +237,7 @@ def make_detector(
     score_threshold: float = 0.6,
     min_face: float = 20.0,
     download: bool = True,
+    max_side: int = 640,
 ) -> Detector:
     """Build a detector by name.
 
@@ -247,16 +248,17 @@ def make_detector(
         score_threshold: minimum face confidence (YuNet).
         min_face: minimum face side in pixels.
         download: let ``auto`` and ``yunet`` download YuNet into the user cache when it is not there.
+        max_side: detect on a copy shrunk to this longer side (faster; boxes come back in original pixels).
 
     Raises:
         DetectorError: ``yunet`` asked for and unavailable; an unknown name.
     """
     if name == "haar":
-        return HaarDetector(min_face=min_face)
+        return HaarDetector(min_face=min_face, max_side=max_side)
     if name not in ("auto", "yunet"):
         raise DetectorError(f"unknown detector {name!r}; known: auto, yunet, haar")
     try:
-        return YuNetDetector(find_yunet(model_path, download=download), score_threshold, min_face)
+        return YuNetDetector(find_yunet(model_path, download=download), score_threshold, min_face, max_side)
     except DetectorError as e:
         if name == "yunet":
             raise
@@ -266,4 +268,4 @@ def make_detector(
             DetectorFallbackWarning,
             stacklevel=2,
         )
-        return HaarDetector(min_face=min_face)
+        return HaarDetector(min_face=min_face, max_side=max_side)

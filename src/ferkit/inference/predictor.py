@@ -106,6 +106,7 @@ class Predictor:
         score_threshold: float = 0.6,
         min_face: float = 20.0,
         max_pixels: int = MAX_PIXELS,
+        det_size: int = 640,
     ) -> Predictor:
         """A predictor from a ferkit model file (``.ferkit``) or an exported ``.onnx`` file.
 
@@ -118,10 +119,12 @@ class Predictor:
             score_threshold: minimum face confidence.
             min_face: minimum face side in pixels.
             max_pixels: refuse larger input images.
+            det_size: the detector sees the image shrunk to this longer side; smaller is faster (detection
+                cost grows with pixels) but misses more small faces.
         """
         b, info = load_backend(path, backend, threads)
         if isinstance(detector, str):
-            detector = make_detector(detector, yunet, score_threshold, min_face)
+            detector = make_detector(detector, yunet, score_threshold, min_face, max_side=det_size)
         return cls(b, info, detector, max_pixels)
 
     @classmethod
