@@ -87,9 +87,11 @@ def main() -> int:
         }
     print(f"model: {args.model}; FER-2013 PrivateTest: {len(test)} faces; calibration: {len(calib)} train faces")
     cols = list(next(iter(results.values())))
-    print("| export | " + " | ".join(cols) + " |\n|---" * (len(cols) + 1) + "|")
+    print("| export | " + " | ".join(cols) + " |")
+    print("|" + "---|" * (len(cols) + 1))
     for name, r in results.items():
-        print(f"| {name} | " + " | ".join(f"{v:.4f}" if v < 1.5 else f"{v:.2f}" for v in r.values()) + " |")
+        cells = [f"{v:.2f}" if k.startswith(("ms", "file")) else f"{v:.4f}" for k, v in r.items()]
+        print(f"| {name} | " + " | ".join(cells) + " |")
     (out / "int8_accuracy.json").write_text(json.dumps(results, indent=2))
     print(f"files and JSON in {out}")
     return 0
