@@ -98,3 +98,13 @@ def test_download_checksum(tmp_path):
     assert download_yunet(dest, url=src.as_uri(), sha256=good) == dest and dest.read_bytes() == src.read_bytes()
     with pytest.raises(DetectorError, match="could not download"):
         download_yunet(tmp_path / "x.onnx", url=(tmp_path / "absent").as_uri(), sha256=good)
+
+
+def test_yunet_shared_between_threads(yunet_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    det = YuNetDetector(yunet_path)
+    images = [face_image(), face_image(TWO_FACES, size=(400, 700))] * 4
+    with ThreadPoolExecutor(4) as pool:
+        counts = list(pool.map(lambda im: len(det.detect(im)), images))
+    assert counts == [1, 2] * 4

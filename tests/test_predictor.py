@@ -111,6 +111,8 @@ def test_real_detectors_end_to_end(model_file, yunet_path):
     assert isinstance(p.detector, YuNetDetector)
     faces = p.predict(img)
     assert len(faces) == 2 and all(f.landmarks is not None and len(f.landmarks) == 5 for f in faces)
+    small = Predictor.from_file(model_file, detector="yunet", yunet=yunet_path, det_size=320)
+    assert small.detector.max_side == 320 and len(small.predict(img)) == 2
     h = Predictor.from_file(model_file, detector="haar")
     assert isinstance(h.detector, HaarDetector) and len(h.predict(img)) == 2
 

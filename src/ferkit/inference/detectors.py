@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import threading
 import urllib.request
 import warnings
 from dataclasses import dataclass
@@ -141,7 +142,7 @@ def _bgr(image: np.ndarray) -> np.ndarray:
 
 
 class YuNetDetector:
-    """YuNet through ``cv2.FaceDetectorYN``.
+    """YuNet through ``cv2.FaceDetectorYN``. Safe to share between threads (calls are serialised).
 
     Args:
         model_path: the ONNX file (see ``find_yunet``).
@@ -171,6 +172,7 @@ class YuNetDetector:
         except cv2.error as e:
             raise DetectorError(f"{model_path}: OpenCV cannot load it as a YuNet model ({e})") from None
         self._size = (320, 320)
+        self._lock = threading.Lock()  # the OpenCV object keeps per-call state: one detection at a time
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         img = _bgr(image)
@@ -180,10 +182,11 @@ class YuNetDetector:
             scale = self.max_side / max(h, w)
             img = cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
         size = (img.shape[1], img.shape[0])
-        if size != self._size:
-            self._net.setInputSize(size)
-            self._size = size
-        _, faces = self._net.detect(img)  # (N, 15): x, y, w, h, 5 x (x, y) landmarks, score
+        with self._lock:
+            if size != self._size:
+                self._net.setInputSize(size)
+                self._size = size
+            _, faces = self._net.detect(img)  # (N, 15): x, y, w, h, 5 x (x, y) landmarks, score
         out = []
         for f in faces if faces is not None else ():
             box = tuple(float(v) / scale for v in f[:4])
@@ -216,6 +219,7 @@ class HaarDetector:
         self.min_face = min_face
         self.min_neighbors = min_neighbors
         self.max_side = max_side
+        self._lock = threading.Lock()
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
@@ -225,9 +229,10 @@ class HaarDetector:
             scale = self.max_side / max(h, w)
             gray = cv2.resize(gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
         min_size = max(1, int(self.min_face * scale))
-        boxes = self._cascade.detectMultiScale(
-            gray, scaleFactor=1.1, minNeighbors=self.min_neighbors, minSize=(min_size, min_size)
-        )
+        with self._lock:
+            boxes = self._cascade.detectMultiScale(
+                gray, scaleFactor=1.1, minNeighbors=self.min_neighbors, minSize=(min_size, min_size)
+            )
         return [Detection(tuple(float(v) / scale for v in b), 1.0, None) for b in boxes]  # type: ignore[arg-type]
 
 
@@ -237,6 +242,7 @@ def make_detector(
     score_threshold: float = 0.6,
     min_face: float = 20.0,
     download: bool = True,
+    max_side: int = 640,
 ) -> Detector:
     """Build a detector by name.
 
@@ -247,16 +253,17 @@ def make_detector(
         score_threshold: minimum face confidence (YuNet).
         min_face: minimum face side in pixels.
         download: let ``auto`` and ``yunet`` download YuNet into the user cache when it is not there.
+        max_side: detect on a copy shrunk to this longer side (faster; boxes come back in original pixels).
 
     Raises:
         DetectorError: ``yunet`` asked for and unavailable; an unknown name.
     """
     if name == "haar":
-        return HaarDetector(min_face=min_face)
+        return HaarDetector(min_face=min_face, max_side=max_side)
     if name not in ("auto", "yunet"):
         raise DetectorError(f"unknown detector {name!r}; known: auto, yunet, haar")
     try:
-        return YuNetDetector(find_yunet(model_path, download=download), score_threshold, min_face)
+        return YuNetDetector(find_yunet(model_path, download=download), score_threshold, min_face, max_side)
     except DetectorError as e:
         if name == "yunet":
             raise
@@ -266,4 +273,4 @@ def make_detector(
             DetectorFallbackWarning,
             stacklevel=2,
         )
-        return HaarDetector(min_face=min_face)
+        return HaarDetector(min_face=min_face, max_side=max_side)

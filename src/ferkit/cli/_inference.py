@@ -1,0 +1,46 @@
+"""Options shared by ``ferkit predict`` and ``ferkit video``: which model, backend and detector to build."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+from ferkit.inference.images import MAX_PIXELS
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model and detector")
+    g.add_argument("--model", help="ferkit model file (.ferkit) or exported .onnx (default: the shipped model)")
+    g.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto", help="classifier runtime")
+    g.add_argument("--detector", choices=("auto", "yunet", "haar"), default="auto", help="face detector")
+    g.add_argument("--yunet", metavar="PATH", help="YuNet model file (else $FERKIT_YUNET or the user cache)")
+    g.add_argument("--threshold", type=float, default=0.6, help="minimum face confidence (default 0.6)")
+    g.add_argument("--min-face", type=float, default=20, help="minimum face side in pixels (default 20)")
+    g.add_argument("--det-size", type=int, default=640, help="detect on the image shrunk to this side (640)")
+    g.add_argument("--threads", type=int, default=None, help="classifier threads (default: backend's own)")
+    g.add_argument("--max-pixels", type=int, default=MAX_PIXELS, help="refuse larger images (default 50e6)")
+
+
+def build_predictor(args: argparse.Namespace, verb: str):
+    """The Predictor the options describe; detector fallback notices are printed to stderr, not hidden."""
+    from ferkit.inference.predictor import Predictor
+
+    kw = dict(
+        backend=args.backend,
+        detector=args.detector,
+        threads=args.threads,
+        yunet=args.yunet,
+        score_threshold=args.threshold,
+        min_face=args.min_face,
+        max_pixels=args.max_pixels,
+        det_size=args.det_size,
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        p = Predictor.from_file(args.model, **kw) if args.model else Predictor.from_pretrained(**kw)
+    for w in caught:
+        if issubclass(w.category, DeprecationWarning):
+            continue
+        print(f"ferkit {verb}: note: {w.message}", file=sys.stderr)
+    return p

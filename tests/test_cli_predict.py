@@ -1,0 +1,88 @@
+import csv
+import json
+
+import cv2
+import pytest
+from conftest import face_image
+
+from ferkit.cli import main
+
+
+@pytest.fixture
+def photos(tmp_path):
+    d = tmp_path / "photos"
+    (d / "sub").mkdir(parents=True)
+    cv2.imwrite(str(d / "one.png"), face_image())
+    cv2.imwrite(str(d / "sub" / "two.jpg"), face_image(faces=((200, 240, 100), (480, 200, 60))))
+    cv2.imwrite(str(d / "blank.png"), face_image(faces=()))
+    (d / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (d / "notes.txt").write_text("not an image, not listed")
+    return d
+
+
+def _args(model_file):
+    return ["--model", str(model_file), "--detector", "haar"]
+
+
+def test_single_image_table_json_annotate(photos, model_file, tmp_path, capsys):
+    assert main(["predict", str(photos / "one.png"), *_args(model_file)]) == 0
+    out = capsys.readouterr().out
+    assert "happy" in out and "contempt" in out and out.count("\n") == 2
+    ann = tmp_path / "ann.png"
+    assert main(["predict", str(photos / "sub" / "two.jpg"), "--json", "--annotate", str(ann), *_args(model_file)]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert len(d["faces"]) == 2 and set(d["faces"][0]["probs"]) >= {"happy", "neutral"}
+    img = cv2.imread(str(ann))
+    assert img is not None and img.shape[1] >= 640
+    assert main(["predict", str(photos / "blank.png"), *_args(model_file)]) == 0
+    assert "no face found" in capsys.readouterr().out
+
+
+def test_single_bad_image_is_exit_1(photos, model_file, capsys):
+    assert main(["predict", str(photos / "broken.jpg"), *_args(model_file)]) == 1
+    assert "broken.jpg" in capsys.readouterr().err
+    assert main(["predict", str(photos / "missing.jpg"), *_args(model_file)]) == 1
+
+
+def test_usage_errors_are_exit_2(photos, model_file, capsys):
+    assert main(["predict", str(photos), *_args(model_file)]) == 2  # a folder needs --out
+    assert main(["predict", str(photos / "one.png"), "--resume", *_args(model_file)]) == 2
+    with pytest.raises(SystemExit) as e:
+        main(["predict", str(photos / "one.png"), "--backend", "tensorflow"])
+    assert e.value.code == 2
+
+
+def test_missing_model_is_exit_1(photos, tmp_path, capsys):
+    assert main(["predict", str(photos / "one.png"), "--model", str(tmp_path / "no.ferkit")]) == 1
+    assert "no such model file" in capsys.readouterr().err
+
+
+def test_folder_jsonl_with_errors_and_resume(photos, model_file, tmp_path, capsys):
+    out = tmp_path / "res.jsonl"
+    assert main(["predict", str(photos), "--out", str(out), *_args(model_file)]) == 0
+    recs = [json.loads(line) for line in out.read_text().splitlines()]
+    by = {r["path"].rsplit("/", 1)[1]: r for r in recs}
+    assert set(by) == {"one.png", "two.jpg", "blank.png", "broken.jpg"}
+    assert "broken.jpg" in by["broken.jpg"]["error"]
+    assert len(by["two.jpg"]["faces"]) == 2 and by["blank.png"]["faces"] == []
+    assert "4 images, 3 faces, 1 errors" in capsys.readouterr().err
+    # existing output: refused without --resume/--force
+    assert main(["predict", str(photos), "--out", str(out), *_args(model_file)]) == 1
+    # a crash: keep two records and half a line; --resume completes the rest and repairs the file
+    lines = out.read_text().splitlines(keepends=True)
+    out.write_text(lines[0] + lines[1] + lines[2][:10])
+    assert main(["predict", str(photos), "--out", str(out), "--resume", *_args(model_file)]) == 0
+    recs2 = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(r["path"] for r in recs2) == sorted(r["path"] for r in recs)
+    assert "2 already done" in capsys.readouterr().err
+
+
+def test_glob_to_csv_and_annotations(photos, model_file, tmp_path):
+    out, ann = tmp_path / "res.csv", tmp_path / "ann"
+    pattern = str(photos / "**" / "*.jpg")
+    assert main(["predict", pattern, "--out", str(out), "--annotate", str(ann), *_args(model_file)]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert [r["path"].rsplit("/", 1)[1] for r in rows] == ["broken.jpg", "two.jpg", "two.jpg"]
+    assert rows[0]["error"] and rows[1]["label"] and float(rows[1]["happy"]) > 0
+    assert len(list(ann.iterdir())) == 1
+    assert main(["predict", str(photos / "*.gif"), "--out", str(tmp_path / "x.csv"), *_args(model_file)]) == 1
