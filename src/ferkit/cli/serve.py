@@ -44,6 +44,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-pixels", type=int, default=40_000_000, help="largest image, width*height (default: 40M)")
     p.add_argument("--max-faces", type=int, default=32, help="most faces per image (default: 32)")
     p.add_argument("--max-batch", type=int, default=16, help="most images per batch request (default: 16)")
+    p.add_argument("--max-connections", type=int,
+                   help="answer 503 beyond this many open connections and requests (default: no limit)")  # fmt: skip
     p.add_argument("--graceful-timeout", type=float, default=30.0,
                    help="seconds to let requests in flight finish on shutdown (default: 30)")  # fmt: skip
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
@@ -82,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         timeout_graceful_shutdown=args.graceful_timeout,
         server_header=False,
+        limit_concurrency=args.max_connections,
     )
     if args.workers == 1:
         uvicorn.run(create_app(default_loader(model, **predictor), settings), **common)

@@ -69,13 +69,8 @@ def predict_decoded(predictor: Any, image: np.ndarray) -> list[Any]:
 
 
 def annotate(image: np.ndarray, faces: list[Any]) -> np.ndarray:
-    """The image with each face's box and label drawn on it (a copy)."""
-    import cv2
+    """The image with each face's box, label and probability bars (``ferkit.inference.annotate``); small images
+    come back enlarged so that the text stays readable."""
+    from ferkit.inference.annotate import annotate as draw
 
-    out = image.copy()
-    for face in faces:
-        x, y, w, h = (round(v) for v in _floats(face.box))
-        cv2.rectangle(out, (x, y), (x + w, y + h), (80, 200, 60), 2)
-        text = f"{face.label} {float(getattr(face, 'score', 0.0)):.2f}"
-        cv2.putText(out, text, (x, max(12, y - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (80, 200, 60), 1, cv2.LINE_AA)
-    return out
+    return draw(image, faces)
