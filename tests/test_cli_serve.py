@@ -68,9 +68,12 @@ def test_help_has_an_example(capsys):
     assert "ferkit serve --model" in out and "--cors-origin" in out and "--workers" in out
 
 
-def test_missing_model_is_an_error(tmp_path, capsys):
+def test_missing_or_corrupt_model_is_an_error_before_serving(tmp_path, capsys):
     assert main(["serve", "--model", str(tmp_path / "nope.ferkit")]) == 1
     assert "no such model file" in capsys.readouterr().err
+    (tmp_path / "bad.ferkit").write_bytes(b"PK\x03\x04 not really a model")
+    assert main(["serve", "--model", str(tmp_path / "bad.ferkit"), "--detector", "haar"]) == 1
+    assert "bad.ferkit" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("workers", [1, 2])

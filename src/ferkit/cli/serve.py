@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+from ferkit.cli._inference import add_model_args
 from ferkit.errors import ModelFileError
 
 EXAMPLE = """example:
@@ -25,30 +26,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         epilog=EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
-    p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
-    p.add_argument("--model", type=Path, help="ferkit model file or ONNX export (default: the pretrained model)")
-    p.add_argument(
-        "--detector",
-        default="auto",
-        choices=["auto", "yunet", "haar"],
-        help="face detector (default: auto: YuNet if its file is found, else Haar, with a warning)",
-    )
-    p.add_argument("--yunet", type=Path, help="YuNet model file (default: $FERKIT_YUNET or the user cache)")
-    p.add_argument("--threads", type=int, help="classifier threads per process (default: the backend's own)")
-    p.add_argument("--workers", type=int, default=1, help="server processes, each with its own model (default: 1)")
-    p.add_argument("--concurrency", type=int, default=1, help="inferences at once per process (default: 1)")
-    p.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
+    g = p.add_argument_group("server")
+    g.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    g.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    g.add_argument("--workers", type=int, default=1, help="server processes, each with its own model (default: 1)")
+    g.add_argument("--concurrency", type=int, default=1,
+                   help="inferences at once per process, each on its own predictor (default: 1)")  # fmt: skip
+    g.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
                    help="allow browser calls from this origin (repeatable); CORS is off without it")  # fmt: skip
-    p.add_argument("--max-image-mb", type=float, default=8.0, help="largest upload per image, MiB (default: 8)")
-    p.add_argument("--max-pixels", type=int, default=40_000_000, help="largest image, width*height (default: 40M)")
-    p.add_argument("--max-faces", type=int, default=32, help="most faces per image (default: 32)")
-    p.add_argument("--max-batch", type=int, default=16, help="most images per batch request (default: 16)")
-    p.add_argument("--max-connections", type=int,
+    g.add_argument("--max-connections", type=int,
                    help="answer 503 beyond this many open connections and requests (default: no limit)")  # fmt: skip
-    p.add_argument("--graceful-timeout", type=float, default=30.0,
+    g.add_argument("--graceful-timeout", type=float, default=30.0,
                    help="seconds to let requests in flight finish on shutdown (default: 30)")  # fmt: skip
-    p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    g.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    lim = p.add_argument_group("limits")
+    lim.add_argument("--max-image-mb", type=float, default=8.0, help="largest upload per image, MiB (default: 8)")
+    lim.add_argument("--max-faces", type=int, default=32, help="refuse images with more faces (default: 32)")
+    lim.add_argument("--max-batch", type=int, default=16, help="most images per batch request (default: 16)")
+    add_model_args(p)  # --model, --backend, --detector, --yunet, --threads, --max-pixels, ...
     p.set_defaults(func=run)
 
 
@@ -58,25 +53,30 @@ def run(args: argparse.Namespace) -> int:
     from ferkit.service.app import create_app, default_loader
     from ferkit.service.settings import ServiceSettings
 
-    if args.model is not None and not args.model.is_file():
+    if args.model is not None and not Path(args.model).is_file():
         raise ModelFileError(f"{args.model}: no such model file")
-    if args.workers < 1:
-        raise SystemExit("ferkit serve: error: --workers must be at least 1")
+    if args.workers < 1 or args.concurrency < 1:
+        raise SystemExit("ferkit serve: error: --workers and --concurrency must be at least 1")
     max_image = int(args.max_image_mb * 2**20)
     settings = ServiceSettings(
         max_image_bytes=max_image,
-        max_request_bytes=max(max_image, 4 * max_image),
+        max_request_bytes=4 * max_image,
         max_pixels=args.max_pixels,
         max_faces=args.max_faces,
         max_batch=args.max_batch,
         max_concurrency=args.concurrency,
         cors_origins=tuple(args.cors_origin),
     )
-    model = None if args.model is None else str(args.model.resolve())
+    model = None if args.model is None else str(Path(args.model).resolve())
     predictor = {
+        "backend": args.backend,
         "detector": args.detector,
-        "yunet": None if args.yunet is None else str(args.yunet.resolve()),
+        "yunet": None if args.yunet is None else str(Path(args.yunet).resolve()),
         "threads": args.threads,
+        "score_threshold": args.threshold,
+        "min_face": args.min_face,
+        "det_size": args.det_size,
+        "max_pixels": args.max_pixels,
     }
     common = dict(
         host=args.host,
@@ -87,7 +87,14 @@ def run(args: argparse.Namespace) -> int:
         limit_concurrency=args.max_connections,
     )
     if args.workers == 1:
-        uvicorn.run(create_app(default_loader(model, **predictor), settings), **common)
+        # Build the first predictor now, so that a bad model or detector fails here, with a message and status 1.
+        loader = default_loader(model, **predictor)
+        built = [loader()]
+
+        def factory():
+            return built.pop() if built else loader()
+
+        uvicorn.run(create_app(factory, settings), **common)
     else:  # each worker process builds its own app from the environment
         os.environ["FERKIT_SERVE_CONFIG"] = json.dumps(
             {"model": model, "predictor": predictor, "settings": settings.to_dict()}
