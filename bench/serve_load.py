@@ -30,7 +30,17 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-YUNET = Path("/work/shared/models/face_detection_yunet.onnx")
+YUNET = next(
+    (
+        p
+        for p in (
+            ROOT.parent / "shared/models/face_detection_yunet.onnx",
+            Path("/work/shared/models/face_detection_yunet.onnx"),
+        )
+        if p.is_file()
+    ),
+    None,
+)
 
 
 def synthetic_face_jpeg() -> bytes:
@@ -130,6 +140,16 @@ async def drive(url: str, image: bytes, clients: int, seconds: float, timeout: f
     }
 
 
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -156,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", type=Path, help="model file or ONNX (default: random-weight FerNet-S)")
     ap.add_argument("--image", type=Path, help="image to send (default: a synthetic 640x480 face)")
-    ap.add_argument("--yunet", type=Path, default=YUNET if YUNET.is_file() else None, help="YuNet model file")
+    ap.add_argument("--yunet", type=Path, default=YUNET, help="YuNet model file (default: ../shared/models)")
     ap.add_argument("--threads", type=int, help="classifier threads, server and in-process alike")
     ap.add_argument("--duration", type=float, default=60.0, help="seconds of load (default: 60)")
     ap.add_argument("--clients", type=int, default=32, help="concurrent clients (default: 32)")
@@ -206,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     ratio = load["requests_per_s"] / local["images_per_s"]
     result = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs",
+        "machine": f"{cpu_name()}, {os.cpu_count()} CPUs",
         "load_average_at_end": os.getloadavg(),
         "command": " ".join(["python", "bench/serve_load.py", *(argv if argv is not None else sys.argv[1:])]),
         "server_command": " ".join(cmd[1:]),
