@@ -86,16 +86,17 @@ def run(args: argparse.Namespace) -> int:
         server_header=False,
         limit_concurrency=args.max_connections,
     )
+    # Build the first predictor now, so that a bad model or detector fails here, with a message and status 1.
+    loader = default_loader(model, **predictor)
+    built = [loader()]
     if args.workers == 1:
-        # Build the first predictor now, so that a bad model or detector fails here, with a message and status 1.
-        loader = default_loader(model, **predictor)
-        built = [loader()]
 
         def factory():
             return built.pop() if built else loader()
 
         uvicorn.run(create_app(factory, settings), **common)
-    else:  # each worker process builds its own app from the environment
+    else:  # each worker process builds its own app (and predictors) from the environment
+        built.clear()
         os.environ["FERKIT_SERVE_CONFIG"] = json.dumps(
             {"model": model, "predictor": predictor, "settings": settings.to_dict()}
         )
