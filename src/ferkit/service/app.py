@@ -31,6 +31,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import UploadFile
 
+import ferkit
 from ferkit.service import adapter
 from ferkit.service.docs import install_docs
 from ferkit.service.errors import ApiError, api_error, install_error_handlers
@@ -210,7 +211,7 @@ def create_app(model: ModelSource = None, settings: ServiceSettings | None = Non
     app = FastAPI(
         title="ferkit",
         summary="Facial expression recognition: faces, boxes and emotion probabilities for images.",
-        version=adapter.ferkit.__version__,
+        version=ferkit.__version__,
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
@@ -253,6 +254,8 @@ def create_app(model: ModelSource = None, settings: ServiceSettings | None = Non
                 if isinstance(e, ApiError) and e.status == 503:
                     raise
                 err = api_error(e)
+                if err.status == 500:
+                    log.exception("internal error on image %d of a batch", i)
                 return {"index": i, "status": err.status, "error": {"code": err.code, "message": err.message}}
 
         return {"results": await asyncio.gather(*(one(i, d) for i, d in enumerate(datas)))}
