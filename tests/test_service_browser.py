@@ -107,3 +107,18 @@ def test_webcam_sends_frames_and_updates(page):
     n = int(page.get_attribute("body", "data-requests"))
     time.sleep(0.6)
     assert int(page.get_attribute("body", "data-requests")) <= n + 1  # at most the frame already in flight
+
+
+def test_drag_and_drop(page):
+    page.wait_for_selector("body[data-ready='true']")
+    data = list(image_bytes(200, 100, ".jpg", seed=11))
+    drop = page.evaluate_handle(
+        "bytes => { const dt = new DataTransfer();"
+        " dt.items.add(new File([new Uint8Array(bytes)], 'dropped.jpg', {type: 'image/jpeg'})); return dt; }",
+        data,
+    )
+    with page.expect_response(lambda r: r.url.endswith("/v1/predict")) as resp:
+        page.dispatch_event("#stage", "drop", {"dataTransfer": drop})
+    assert resp.value.status == 200
+    page.wait_for_selector("#results .face")
+    assert page.inner_text("#status") == "1 face in a 200×100 image."
