@@ -56,6 +56,7 @@ def model_info(predictor: Any) -> dict[str, Any]:
         "arch": arch,
         "classes": [str(c) for c in predictor.classes],
         "preprocessing": dict(prep),
+        "temperature": float(getattr(info, "temperature", 1.0)),
         "metrics": dict(getattr(info, "metrics", None) or {}),
         "backend": None if backend is None else str(backend),
         "ferkit_version": ferkit.__version__,

@@ -62,9 +62,10 @@ class BatchResponse(BaseModel):
 class ModelInfo(BaseModel):
     name: str
     arch: str | None
-    classes: list[str]
-    preprocessing: dict[str, Any]
-    metrics: dict[str, Any]
+    classes: list[str] = Field(description="the model's classes, in the order of its outputs")
+    preprocessing: dict[str, Any] = Field(description="how a face becomes model input (size, margin, align)")
+    temperature: float = Field(description="calibration: logits are divided by this before softmax")
+    metrics: dict[str, Any] = Field(description="evaluation results stored in the model file")
     backend: str | None
     ferkit_version: str
 
