@@ -108,3 +108,22 @@ def test_yunet_shared_between_threads(yunet_path):
     with ThreadPoolExecutor(4) as pool:
         counts = list(pool.map(lambda im: len(det.detect(im)), images))
     assert counts == [1, 2] * 4
+
+
+def test_onnxruntime_and_opencv_engines_agree(yunet_path):
+    img = face_image(TWO_FACES, size=(333, 517))  # not a multiple of 32: padding must match OpenCV's
+    a = sorted(YuNetDetector(yunet_path, engine="onnxruntime").detect(img), key=lambda d: d.box)
+    b = sorted(YuNetDetector(yunet_path, engine="opencv").detect(img), key=lambda d: d.box)
+    assert len(a) == len(b) == 2
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_allclose(x.box, y.box, atol=1e-2)
+        np.testing.assert_allclose(x.landmarks, y.landmarks, atol=1e-2)
+        assert x.score == pytest.approx(y.score, abs=1e-4)
+
+
+@pytest.mark.parametrize("engine", ["onnxruntime", "opencv"])
+def test_bad_yunet_file(tmp_path, engine):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not onnx")
+    with pytest.raises(DetectorError, match="bad.onnx"):
+        YuNetDetector(bad, engine=engine)
