@@ -140,12 +140,15 @@ def main() -> int:
         r[f"classifier {name}, batch 1 (ms/face)"] = median_ms(lambda b=b: b.logits(x1), args.runs)
         r[f"classifier {name}, batch 5 (ms/face)"] = median_ms(lambda b=b: b.logits(x5), args.runs) / 5
 
-    yunet = YuNetDetector(args.yunet)
+    yunet = YuNetDetector(args.yunet)  # ONNX Runtime, one thread
+    yunet_cv = YuNetDetector(args.yunet, engine="opencv")
+    yunet_320 = YuNetDetector(args.yunet, max_side=320)
     haar = HaarDetector()
     img1 = find_photo(faces, 1, yunet)
     img5 = find_photo(faces, 5, yunet)
     img640 = find_photo(faces, 1, yunet, size=(480, 640))
-    for name, det in (("YuNet", yunet), ("Haar", haar)):
+    for name, det in (("YuNet (onnxruntime)", yunet), ("YuNet (opencv)", yunet_cv), ("YuNet det_size 320", yunet_320),
+                      ("Haar", haar)):  # fmt: skip
         r[f"detector {name}, 640x480 (ms)"] = median_ms(lambda det=det: det.detect(img640), args.runs)
         r[f"detector {name}, 512x512 (ms)"] = median_ms(lambda det=det: det.detect(img1), args.runs)
     r["Haar faces found in the 1-face photo"] = float(len(haar.detect(img1)))
@@ -170,11 +173,12 @@ def main() -> int:
         w.write(frame)
     w.release()
     p = Predictor.from_file(fp32, detector=yunet, threads=args.threads)
-    for every in (1, 3):
+    frames = 100
+    for every, out in ((1, None), (3, None), (1, tmp / "annotated.avi")):
         t = time.perf_counter()
-        n = sum(1 for _ in analyze_video(p, str(clip), every=every))
-        frames = 100
-        r[f"video 640x480, 1 face, every {every}, no outputs (frames/s)"] = frames / (time.perf_counter() - t)
+        n = sum(1 for _ in analyze_video(p, str(clip), every=every, out_video=out))
+        what = "annotated video written" if out else "no outputs"
+        r[f"video 640x480, 1 face, every {every}, {what} (frames/s)"] = frames / (time.perf_counter() - t)
         assert n == -(-frames // every)
 
     meta = {
