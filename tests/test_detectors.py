@@ -127,3 +127,26 @@ def test_bad_yunet_file(tmp_path, engine):
     bad.write_bytes(b"not onnx")
     with pytest.raises(DetectorError, match="bad.onnx"):
         YuNetDetector(bad, engine=engine)
+
+
+def test_engine_auto_picks_by_input_shape(yunet_path, tmp_path):
+    onnx = pytest.importorskip("onnx")
+    assert YuNetDetector(yunet_path).engine == "onnxruntime"  # dynamic input (2026may)
+    proto = onnx.load(str(yunet_path))
+    for dim, v in zip(proto.graph.input[0].type.tensor_type.shape.dim[2:], (640, 640), strict=True):
+        dim.ClearField("dim_param")
+        dim.dim_value = v
+    fixed = tmp_path / "face_detection_yunet_2023mar.onnx"  # like the 2023mar release: fixed 640x640 input
+    onnx.save(proto, str(fixed))
+    det = YuNetDetector(fixed)
+    assert det.engine == "opencv" and len(det.detect(face_image())) == 1
+    with pytest.raises(DetectorError, match="fixed input size"):
+        YuNetDetector(fixed, engine="onnxruntime")
+
+
+def test_legacy_cache_name_is_found(tmp_path, monkeypatch, yunet_path):
+    monkeypatch.setenv("FERKIT_CACHE", str(tmp_path))
+    monkeypatch.delenv("FERKIT_YUNET", raising=False)
+    legacy = tmp_path / "face_detection_yunet_2023mar.onnx"
+    legacy.write_bytes(yunet_path.read_bytes())
+    assert find_yunet() == legacy

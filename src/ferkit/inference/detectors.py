@@ -3,7 +3,8 @@
 YuNet (OpenCV Zoo, MIT licence) is the default: fast, accurate, with five landmarks. It runs on ONNX Runtime with
 the same decoding as ``cv2.FaceDetectorYN`` (identical boxes, about twice as fast), or on OpenCV's DNN module.
 Its model file is found, in order, at an explicit path, at ``$FERKIT_YUNET``, or in the user cache
-(``~/.cache/ferkit/face_detection_yunet_2023mar.onnx``, downloaded once with a sha256 check).
+(``~/.cache/ferkit/face_detection_yunet_2026may.onnx``, downloaded once with a sha256 check; a
+``face_detection_yunet_2023mar.onnx`` put there by hand is used too).
 OpenCV's Haar cascade ships with OpenCV and needs no download; it is the fallback, always announced with a
 ``DetectorFallbackWarning``, never silent.
 """
@@ -25,12 +26,17 @@ import numpy as np
 
 from ferkit.errors import FerkitError
 
-YUNET_FILE = "face_detection_yunet_2023mar.onnx"
+# OpenCV Zoo's 2026may YuNet: the 2023mar network re-exported with a dynamic input size (what ONNX Runtime needs
+# to run it on any image size). The media URL serves the file itself; raw URLs of this Git LFS file serve a pointer.
+YUNET_FILE = "face_detection_yunet_2026may.onnx"
 YUNET_URL = (
-    "https://github.com/opencv/opencv_zoo/raw/main/models/face_detection_yunet/face_detection_yunet_2023mar.onnx"
+    "https://media.githubusercontent.com/media/opencv/opencv_zoo/main/models/face_detection_yunet/"
+    "face_detection_yunet_2026may.onnx"
 )
-# sha256 of the official 2023mar release (the copy in the project's shared models folder has the same digest).
-YUNET_SHA256 = "ebafce4e3c118d6554634be5c27ab333b4c047a9a8c3faf1d7cf93101c22f0f0"
+YUNET_SHA256 = "ebafce4e3c118d6554634be5c27ab333b4c047a9a8c3faf1d7cf93101c22f0f0"  # 229,738 bytes
+# The older 2023mar release (fixed 640x640 input, 232,589 bytes,
+# sha256 8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4) also works, through OpenCV's DNN module.
+YUNET_LEGACY_FILES = ("face_detection_yunet_2023mar.onnx",)
 
 DetectorName = Literal["auto", "yunet", "haar"]
 
@@ -128,8 +134,9 @@ def find_yunet(path: str | Path | None = None, download: bool = False) -> Path:
             raise DetectorError(f"FERKIT_YUNET={env}: no such file")
         return Path(env)
     cached = cache_path()
-    if cached.is_file():
-        return cached
+    for candidate in (cached, *(cached.with_name(n) for n in YUNET_LEGACY_FILES)):
+        if candidate.is_file():
+            return candidate
     if download:
         return download_yunet(cached)
     raise DetectorError(f"no YuNet model file: pass a path, set FERKIT_YUNET, or download it to {cached}")
@@ -183,7 +190,8 @@ class YuNetDetector:
         max_side: images whose longer side exceeds this are shrunk before detection (boxes are scaled back);
             detection cost grows with pixels. 0 disables it.
         nms_threshold: IoU above which overlapping boxes are merged.
-        engine: ``onnxruntime`` or ``opencv``.
+        engine: ``onnxruntime``, ``opencv``, or ``auto``: ONNX Runtime when the file has a dynamic input size
+            (the 2026may release), else OpenCV (the 2023mar release has a fixed 640x640 input).
         threads: ONNX Runtime intra-op threads (1: lowest latency when other work shares the CPU).
     """
 
@@ -196,7 +204,7 @@ class YuNetDetector:
         min_face: float = 20.0,
         max_side: int = 640,
         nms_threshold: float = 0.3,
-        engine: Literal["onnxruntime", "opencv"] = "onnxruntime",
+        engine: Literal["auto", "onnxruntime", "opencv"] = "auto",
         threads: int = 1,
     ) -> None:
         self.model_path = str(model_path)
@@ -204,10 +212,9 @@ class YuNetDetector:
         self.nms_threshold = nms_threshold
         self.min_face = min_face
         self.max_side = max_side
-        self.engine = engine
         self._lock = threading.Lock()  # the OpenCV object keeps per-call state: one detection at a time
         try:
-            if engine == "onnxruntime":
+            if engine in ("auto", "onnxruntime"):
                 import onnxruntime as ort
 
                 opts = ort.SessionOptions()
@@ -215,11 +222,16 @@ class YuNetDetector:
                 opts.inter_op_num_threads = 1
                 self._session = ort.InferenceSession(self.model_path, opts, providers=["CPUExecutionProvider"])
                 self._outputs = [o.name for o in self._session.get_outputs()]
-            elif engine == "opencv":
+                dynamic = not all(isinstance(d, int) for d in self._session.get_inputs()[0].shape[2:])
+                if engine == "onnxruntime" and not dynamic:
+                    raise DetectorError(f"{model_path}: fixed input size; use engine='opencv' (or the 2026may file)")
+                engine = "onnxruntime" if dynamic else "opencv"
+            if engine == "opencv":
                 self._net = cv2.FaceDetectorYN.create(self.model_path, "", (320, 320), score_threshold, nms_threshold)
                 self._size = (320, 320)
-            else:
-                raise DetectorError(f"unknown YuNet engine {engine!r}; known: onnxruntime, opencv")
+            elif engine != "onnxruntime":
+                raise DetectorError(f"unknown YuNet engine {engine!r}; known: auto, onnxruntime, opencv")
+            self.engine = engine
         except (cv2.error, RuntimeError, ValueError) as e:
             raise DetectorError(f"{model_path}: cannot load it as a YuNet model ({type(e).__name__}: {e})") from None
         except Exception as e:  # onnxruntime's own exception types
