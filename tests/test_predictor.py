@@ -152,3 +152,31 @@ def test_from_pretrained(tmp_path, monkeypatch, model_file, onnx_file):
     monkeypatch.setattr(predictor_module, "WEIGHTS_DIR", tmp_path)
     (tmp_path / "ferkit-v1.ferkit").write_bytes(model_file.read_bytes())
     assert Predictor.from_pretrained(detector=FixedDetector([])).backend.name == "torch"
+
+
+def test_onnx_inference_without_torch(onnx_file, tmp_path):
+    """Inference needs only onnxruntime: run predict in a fresh interpreter where importing torch fails."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    img = tmp_path / "face.png"
+    cv2.imwrite(str(img), face_image())
+    code = f"""
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError(name, name=name)
+sys.meta_path.insert(0, Block())
+import ferkit
+from ferkit.inference.detectors import HaarDetector
+p = ferkit.Predictor.from_file({str(onnx_file)!r}, detector=HaarDetector())
+assert len(p.predict({str(img)!r})) == 1 and "torch" not in sys.modules
+print("ok")
+"""
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = {**os.environ, "PYTHONPATH": src}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr

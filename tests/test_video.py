@@ -89,3 +89,19 @@ def test_cli_video(clip, model_file, tmp_path, capsys):
     assert "face #1" in capsys.readouterr().out
     assert main(["video", str(tmp_path / "none.mp4"), "--model", str(model_file), "--detector", "haar"]) == 1
     assert main([*args, "--every", "0"]) == 2
+
+
+def test_max_frames_and_early_stop(clip, model_file, tmp_path):
+    p = Predictor.from_file(model_file, detector="haar")
+    out = tmp_path / "short.avi"
+    assert len(list(analyze_video(p, str(clip), out_video=out, max_frames=7))) == 7
+    cap = cv2.VideoCapture(str(out))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 7
+    cap.release()
+    gen = analyze_video(p, str(clip), out_video=tmp_path / "stopped.avi")
+    for _ in range(3):
+        next(gen)
+    gen.close()  # a consumer that stops early (Ctrl-C) still gets a finished, readable file
+    cap = cv2.VideoCapture(str(tmp_path / "stopped.avi"))
+    assert cap.isOpened() and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 2
+    cap.release()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import csv
 import json
+import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -200,6 +202,65 @@ def plot_timeline(tracks: list[Track], classes: tuple[str, ...], path: str | Pat
     return path
 
 
+class _Background:
+    """Run ``fn`` on items in one background thread through a bounded queue (frame reading, video writing), so
+    that decoding and encoding overlap with detection and classification on another core."""
+
+    _END = object()
+
+    def __init__(self, fn, size: int = 4) -> None:
+        self._fn, self._q = fn, queue.Queue(maxsize=size)
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while (item := self._q.get()) is not self._END:
+                self._fn(item)
+        except BaseException as e:  # re-raised in the caller's thread by put() or close()
+            self.error = e
+            while self._q.get() is not self._END:  # drain, so that put() never blocks forever
+                pass
+
+    def put(self, item: object) -> None:
+        if self.error:
+            raise self.error
+        self._q.put(item)
+
+    def close(self) -> None:
+        self._q.put(self._END)
+        self._thread.join()
+        if self.error:
+            raise self.error
+
+
+def _read_ahead(cap: cv2.VideoCapture, stop: threading.Event, size: int = 4) -> Iterator[np.ndarray]:
+    """Frames of a capture, decoded by a background thread up to ``size`` frames ahead."""
+    q: queue.Queue = queue.Queue(maxsize=size)
+
+    def run() -> None:
+        while not stop.is_set():
+            ok, frame = cap.read()
+            while not stop.is_set():
+                try:
+                    q.put(frame if ok else None, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if not ok:
+                return
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        while (frame := q.get()) is not None:
+            yield frame
+    finally:
+        stop.set()
+        thread.join()
+
+
 def analyze_video(
     predictor: Predictor,
     source: str | int,
@@ -211,6 +272,8 @@ def analyze_video(
     tracker: IouTracker | None = None,
 ) -> Iterator[FrameResult]:
     """Analyse a video, yielding a ``FrameResult`` per analysed frame and writing the asked outputs as it goes.
+
+    Frames are decoded, and the annotated video drawn and encoded, in background threads.
 
     Args:
         predictor: detector and classifier.
@@ -228,14 +291,24 @@ def analyze_video(
     fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
     fps = fps if 1 <= fps <= 240 else 25.0
     tracker = tracker or IouTracker(predictor.classes, alpha=alpha, max_age=max(2, 10 // every))
-    writer = None
     tl = TimelineWriter(timeline, predictor.classes) if timeline else None
+    writer: list[cv2.VideoWriter] = []
+
+    def draw_and_write(item: tuple[np.ndarray, list[tuple[int, Face]]]) -> None:
+        frame, faces = item
+        # small frames come back enlarged (readable text), always by the same factor for one video
+        drawn = annotate(frame, [f for _, f in faces], track_ids=[tid for tid, _ in faces])
+        if not writer:
+            writer.append(_writer(Path(out_video), fps, (drawn.shape[1], drawn.shape[0])))  # type: ignore[arg-type]
+        writer[0].write(drawn)
+
+    out = _Background(draw_and_write) if out_video is not None else None
+    stop = threading.Event()
     last: list[tuple[int, Face]] = []
-    i = 0
+    frames = _read_ahead(cap, stop)
     try:
-        while max_frames is None or i < max_frames:
-            ok, frame = cap.read()
-            if not ok:
+        for i, frame in enumerate(frames):
+            if max_frames is not None and i >= max_frames:
                 break
             t = i / fps
             if i % every == 0:
@@ -244,16 +317,17 @@ def analyze_video(
                 if tl:
                     tl.write(r)
                 yield r
-            if out_video is not None:
-                # small frames come back enlarged (readable text), always by the same factor for one video
-                drawn = annotate(frame, [f for _, f in last], track_ids=[tid for tid, _ in last])
-                if writer is None:
-                    writer = _writer(Path(out_video), fps, (drawn.shape[1], drawn.shape[0]))
-                writer.write(drawn)
-            i += 1
+            if out is not None:
+                out.put((frame, last))
     finally:
-        cap.release()
-        if writer is not None:
-            writer.release()
-        if tl:
-            tl.close()
+        stop.set()
+        frames.close()  # joins the reader thread before the capture is released
+        try:
+            if out is not None:
+                out.close()
+        finally:
+            cap.release()
+            if writer:
+                writer[0].release()
+            if tl:
+                tl.close()
