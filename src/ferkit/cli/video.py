@@ -17,6 +17,7 @@ EXAMPLES = """examples:
   ferkit video clip.mp4 --annotate clip.annotated.mp4 --timeline clip.jsonl --plot clip.png
   ferkit video 0 --every 2 --max-frames 300 --annotate webcam.avi     webcam 0, 300 frames
   ferkit video rtsp://camera/stream --timeline stream.csv
+
 exit codes: 0 done (also after Ctrl-C, outputs written), 1 runtime error, 2 usage error
 """
 
