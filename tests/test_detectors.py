@@ -35,6 +35,7 @@ def test_yunet_gray_and_blank(yunet_path):
     assert det.detect(np.full((240, 320, 3), 100, np.uint8)) == []
     gray = cv2.cvtColor(face_image(), cv2.COLOR_BGR2GRAY)
     assert len(det.detect(gray)) == 1
+    assert len(det.detect(cv2.cvtColor(face_image(), cv2.COLOR_BGR2BGRA))) == 1
 
 
 def test_yunet_min_face_and_threshold(yunet_path):

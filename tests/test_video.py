@@ -105,3 +105,11 @@ def test_max_frames_and_early_stop(clip, model_file, tmp_path):
     cap = cv2.VideoCapture(str(tmp_path / "stopped.avi"))
     assert cap.isOpened() and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 2
     cap.release()
+
+
+def test_step_alpha_keeps_smoothing_time():
+    from ferkit.inference.video import step_alpha
+
+    assert step_alpha(0.3, 1) == pytest.approx(0.3)
+    assert step_alpha(0.3, 2) == pytest.approx(1 - 0.7**2)
+    assert step_alpha(1.0, 5) == 1.0

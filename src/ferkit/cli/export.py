@@ -13,6 +13,8 @@ EXAMPLES = """examples:
   ferkit export runs/best.ferkit --format onnx                       -> runs/best.onnx
   ferkit export runs/best.ferkit --int8 --calib ../data/fer2013.zip  -> runs/best.int8.onnx (static, calibrated)
   ferkit export runs/best.ferkit --int8 --int8-mode dynamic --out m.onnx
+
+exit codes: 0 written, 1 runtime error, 2 usage error
 """
 
 

@@ -18,6 +18,8 @@ EXAMPLES = """examples:
   ferkit predict photo.jpg --json --annotate out.jpg
   ferkit predict photos/ --out results.jsonl     every image below photos/, one JSON line each
   ferkit predict 'shots/**/*.png' --out results.csv --resume
+
+exit codes: 0 done (bad files in folder mode are error records), 1 runtime error, 2 usage error
 """
 
 

@@ -17,6 +17,8 @@ EXAMPLES = """examples:
   ferkit video clip.mp4 --annotate clip.annotated.mp4 --timeline clip.jsonl --plot clip.png
   ferkit video 0 --every 2 --max-frames 300 --annotate webcam.avi     webcam 0, 300 frames
   ferkit video rtsp://camera/stream --timeline stream.csv
+
+exit codes: 0 done (also after Ctrl-C, outputs written), 1 runtime error, 2 usage error
 """
 
 
@@ -33,7 +35,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--annotate", metavar="VIDEO", help="write an annotated video (.avi: MJPG, .mp4: mp4v)")
     p.add_argument("--timeline", metavar="FILE", help="write per-frame results (.jsonl or .csv)")
     p.add_argument("--plot", metavar="PNG", help="write a plot of each face's emotions over time")
-    p.add_argument("--smooth", type=float, default=0.3, help="EMA weight of the newest frame, 1 = none (0.3)")
+    p.add_argument("--smooth", type=float, default=0.3, help="EMA weight of the newest video frame, 1 = none (0.3)")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
     add_model_args(p)
     p.set_defaults(func=run)
@@ -42,7 +44,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from ferkit.inference.video import IouTracker, analyze_video, plot_timeline
+    from ferkit.inference.video import IouTracker, analyze_video, plot_timeline, step_alpha
 
     if args.every < 1 or not 0 < args.smooth <= 1:
         print("ferkit video: error: --every must be >= 1 and --smooth in (0, 1]", file=sys.stderr)
@@ -50,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
     if not (args.annotate or args.timeline or args.plot):
         print("ferkit video: note: no --annotate, --timeline or --plot given; printing a summary only", file=sys.stderr)
     predictor = build_predictor(args, "video")
-    tracker = IouTracker(predictor.classes, alpha=args.smooth, max_age=max(2, 10 // args.every))
+    alpha = step_alpha(args.smooth, args.every)
+    tracker = IouTracker(predictor.classes, alpha=alpha, max_age=max(2, 10 // args.every))
     frames = analyze_video(
         predictor, args.source, args.every, args.annotate, args.timeline, args.max_frames, tracker=tracker
     )

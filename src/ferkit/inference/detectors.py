@@ -146,7 +146,9 @@ def find_yunet(path: str | Path | None = None, download: bool = False) -> Path:
 
 
 def _bgr(image: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR) if image.shape[2] == 4 else image
 
 
 def _yunet_decode(
@@ -297,7 +299,7 @@ class HaarDetector:
         self._lock = threading.Lock()
 
     def detect(self, image: np.ndarray) -> list[Detection]:
-        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+        gray = cv2.cvtColor(_bgr(image), cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
         h, w = gray.shape
         scale = 1.0
         if self.max_side and max(h, w) > self.max_side:

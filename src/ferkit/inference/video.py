@@ -109,6 +109,11 @@ class IouTracker:
         return sorted(self.finished + self.tracks, key=lambda t: t.id)
 
 
+def step_alpha(alpha: float, every: int) -> float:
+    """The EMA weight per analysed frame that smooths like ``alpha`` per video frame when analysing every N-th."""
+    return 1.0 - (1.0 - alpha) ** every
+
+
 @dataclass(frozen=True)
 class FrameResult:
     """One analysed frame: its index, time, and (track id, smoothed face) pairs."""
@@ -282,15 +287,17 @@ def analyze_video(
         out_video: annotated video to write (.avi: MJPG, .mp4: mp4v).
         timeline: per-frame results to write (.jsonl or .csv).
         max_frames: stop after this many frames read (a webcam never ends otherwise).
-        alpha: EMA weight of the newest frame.
-        tracker: a tracker to use (pass one to read its tracks afterwards, e.g. for ``plot_timeline``).
+        alpha: EMA weight of the newest frame, per video frame: with ``every`` N it is compounded over N frames
+            so that the smoothing lasts the same time whatever N.
+        tracker: a tracker to use (pass one to read its tracks afterwards, e.g. for ``plot_timeline``);
+            its own ``alpha`` is then used as given.
     """
     if every < 1:
         raise ValueError("every must be >= 1")
     cap = open_source(source)
     fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
     fps = fps if 1 <= fps <= 240 else 25.0
-    tracker = tracker or IouTracker(predictor.classes, alpha=alpha, max_age=max(2, 10 // every))
+    tracker = tracker or IouTracker(predictor.classes, alpha=step_alpha(alpha, every), max_age=max(2, 10 // every))
     tl = TimelineWriter(timeline, predictor.classes) if timeline else None
     writer: list[cv2.VideoWriter] = []
 
