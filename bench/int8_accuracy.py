@@ -1,4 +1,5 @@
-"""What int8 costs: FER-2013 PrivateTest accuracy of a model exported fp32 and int8 (static and dynamic).
+"""What int8 costs: FER-2013 PrivateTest accuracy of a model exported fp32 and int8 (static with MinMax or
+percentile calibration, and dynamic).
 
 Usage (from the project root):
     PYTHONPATH=src python bench/int8_accuracy.py MODEL.ferkit [--data ../shared/data/fer2013.zip] [--out DIR]
@@ -51,7 +52,10 @@ def main() -> int:
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="ferkit-int8-"))
     files = {
         "fp32": export_onnx(args.model, out / "fp32.onnx"),
-        "int8 static": export_onnx(args.model, out / "int8_static.onnx", int8=True, mode="static", calib=calib),
+        "int8 static minmax": export_onnx(args.model, out / "int8_static.onnx", int8=True, calib=calib),
+        "int8 static percentile": export_onnx(
+            args.model, out / "int8_static_pct.onnx", int8=True, calib=calib, method="percentile"
+        ),
         "int8 dynamic": export_onnx(args.model, out / "int8_dynamic.onnx", int8=True, mode="dynamic"),
     }
     _, info = load_backend(files["fp32"])

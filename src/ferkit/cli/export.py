@@ -38,6 +38,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--calib", metavar="DATA", help="calibration faces: a dataset (its train split) or a .npy array")
     p.add_argument("--calib-size", type=int, default=500, help="number of calibration faces (default 500)")
+    p.add_argument(
+        "--calib-method", choices=("minmax", "percentile", "entropy"), default="minmax", help="static calibration"
+    )
     p.set_defaults(func=run)
 
 
@@ -52,6 +55,6 @@ def run(args: argparse.Namespace) -> int:
         print("ferkit export: note: no --calib: dynamic int8 (static with --calib is usually better)", file=sys.stderr)
     out = Path(args.out) if args.out else Path(args.model).with_suffix(".int8.onnx" if args.int8 else ".onnx")
     calib = calibration_faces(args.calib, args.calib_size) if (args.int8 and mode == "static") else None
-    path = export_onnx(args.model, out, int8=args.int8, mode=mode, calib=calib)
+    path = export_onnx(args.model, out, int8=args.int8, mode=mode, calib=calib, method=args.calib_method)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB{', int8 ' + mode if args.int8 else ''})")
     return 0
