@@ -28,14 +28,18 @@ def _floats(values: Any) -> list[float]:
 
 
 def face_to_dict(face: Any) -> dict[str, Any]:
-    """A predicted face as JSON: box {x, y, w, h}, landmarks [[x, y], ...] or None, probs, label, score."""
-    x, y, w, h = _floats(face.box)
+    """A predicted face as JSON: box {x, y, w, h}, landmarks [[x, y], ...] or None, probs, label, score.
+
+    Coordinates are rounded to 0.01 px and probabilities to 1e-6 (float32 holds no more).
+    """
+    x, y, w, h = (round(v, 2) for v in _floats(face.box))
     landmarks = None
     if getattr(face, "landmarks", None) is not None:
-        landmarks = [[float(a), float(b)] for a, b in np.asarray(face.landmarks, dtype=np.float64).reshape(-1, 2)]
-    probs = {str(k): float(v) for k, v in dict(face.probs).items()}
+        points = np.asarray(face.landmarks, dtype=np.float64).reshape(-1, 2)
+        landmarks = [[round(float(a), 2), round(float(b), 2)] for a, b in points]
+    probs = {str(k): round(float(v), 6) for k, v in dict(face.probs).items()}
     label = str(face.label)
-    score = float(getattr(face, "score", probs.get(label, 0.0)))
+    score = round(float(getattr(face, "score", probs.get(label, 0.0))), 6)
     return {"box": {"x": x, "y": y, "w": w, "h": h}, "landmarks": landmarks, "probs": probs, "label": label,
             "score": score}  # fmt: skip
 
