@@ -45,7 +45,7 @@ def test_torch_and_onnx_agree(fp32, model_file):
 @pytest.mark.parametrize(("mode", "method"), [("static", "minmax"), ("static", "percentile"), ("dynamic", "minmax")])
 def test_int8(model_file, tmp_path, mode, method):
     out = export_onnx(
-        model_file, tmp_path / f"{mode}.onnx", int8=True, mode=mode, calib=_faces(64, seed=1), method=method
+        model_file, tmp_path / f"{mode}.onnx", int8=True, mode=mode, calib=_faces(50, seed=1), method=method
     )
     o, info = load_backend(out)
     f, _ = load_backend(model_file, "torch")

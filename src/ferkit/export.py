@@ -78,6 +78,8 @@ class _FaceReader:
 
     def __init__(self, input_name: str, faces: np.ndarray, batch: int = 32) -> None:
         x = (faces.astype(np.float32) / 255.0)[:, None]
+        batch = min(batch, len(x))
+        x = x[: len(x) // batch * batch]  # equal batches: histogram calibrators cannot stack a short last one
         self._batches = iter([{input_name: x[i : i + batch]} for i in range(0, len(x), batch)])
 
     def get_next(self) -> dict[str, np.ndarray] | None:

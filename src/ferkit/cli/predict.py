@@ -42,7 +42,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def print_table(faces: list, file=sys.stdout) -> None:
+def print_table(faces: list, file=None) -> None:
+    file = file or sys.stdout  # looked up at call time (tests and callers may replace sys.stdout)
     if not faces:
         print("no face found", file=file)
         return

@@ -304,7 +304,7 @@ def analyze_video(
     def draw_and_write(item: tuple[np.ndarray, list[tuple[int, Face]]]) -> None:
         frame, faces = item
         # small frames come back enlarged (readable text), always by the same factor for one video
-        drawn = annotate(frame, [f for _, f in faces], track_ids=[tid for tid, _ in faces])
+        drawn = annotate(frame, [f for _, f in faces], track_ids=[tid for tid, _ in faces], sidebar=True)
         if not writer:
             writer.append(_writer(Path(out_video), fps, (drawn.shape[1], drawn.shape[0])))  # type: ignore[arg-type]
         writer[0].write(drawn)
