@@ -35,6 +35,17 @@ def face_image(faces: tuple[tuple[int, int, int], ...] = ((200, 240, 100),), siz
     return cv2.GaussianBlur(img, (5, 5), 0)
 
 
+@pytest.fixture(autouse=True)
+def _no_downloads(monkeypatch):
+    """Tests never download: a detector lookup that would fetch YuNet fails as if offline."""
+    from ferkit.inference import detectors
+
+    def offline(*args, **kwargs):
+        raise detectors.DetectorError("downloads are disabled in tests")
+
+    monkeypatch.setattr(detectors, "download_yunet", offline)
+
+
 @pytest.fixture(scope="session")
 def yunet_path() -> Path:
     for p in (YUNET.resolve(), YUNET_ALT):

@@ -86,3 +86,11 @@ def test_glob_to_csv_and_annotations(photos, model_file, tmp_path):
     assert rows[0]["error"] and rows[1]["label"] and float(rows[1]["happy"]) > 0
     assert len(list(ann.iterdir())) == 1
     assert main(["predict", str(photos / "*.gif"), "--out", str(tmp_path / "x.csv"), *_args(model_file)]) == 1
+
+
+def test_detector_fallback_is_announced(photos, model_file, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FERKIT_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.delenv("FERKIT_YUNET", raising=False)
+    assert main(["predict", str(photos / "one.png"), "--model", str(model_file)]) == 0
+    err = capsys.readouterr().err
+    assert "note: YuNet face detector unavailable" in err and "Haar" in err

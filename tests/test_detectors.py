@@ -35,6 +35,7 @@ def test_yunet_gray_and_blank(yunet_path):
     assert det.detect(np.full((240, 320, 3), 100, np.uint8)) == []
     gray = cv2.cvtColor(face_image(), cv2.COLOR_BGR2GRAY)
     assert len(det.detect(gray)) == 1
+    assert len(det.detect(cv2.cvtColor(face_image(), cv2.COLOR_BGR2BGRA))) == 1
 
 
 def test_yunet_min_face_and_threshold(yunet_path):
@@ -98,3 +99,55 @@ def test_download_checksum(tmp_path):
     assert download_yunet(dest, url=src.as_uri(), sha256=good) == dest and dest.read_bytes() == src.read_bytes()
     with pytest.raises(DetectorError, match="could not download"):
         download_yunet(tmp_path / "x.onnx", url=(tmp_path / "absent").as_uri(), sha256=good)
+
+
+def test_yunet_shared_between_threads(yunet_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    det = YuNetDetector(yunet_path)
+    images = [face_image(), face_image(TWO_FACES, size=(400, 700))] * 4
+    with ThreadPoolExecutor(4) as pool:
+        counts = list(pool.map(lambda im: len(det.detect(im)), images))
+    assert counts == [1, 2] * 4
+
+
+def test_onnxruntime_and_opencv_engines_agree(yunet_path):
+    img = face_image(TWO_FACES, size=(333, 517))  # not a multiple of 32: padding must match OpenCV's
+    a = sorted(YuNetDetector(yunet_path, engine="onnxruntime").detect(img), key=lambda d: d.box)
+    b = sorted(YuNetDetector(yunet_path, engine="opencv").detect(img), key=lambda d: d.box)
+    assert len(a) == len(b) == 2
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_allclose(x.box, y.box, atol=1e-2)
+        np.testing.assert_allclose(x.landmarks, y.landmarks, atol=1e-2)
+        assert x.score == pytest.approx(y.score, abs=1e-4)
+
+
+@pytest.mark.parametrize("engine", ["onnxruntime", "opencv"])
+def test_bad_yunet_file(tmp_path, engine):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not onnx")
+    with pytest.raises(DetectorError, match="bad.onnx"):
+        YuNetDetector(bad, engine=engine)
+
+
+def test_engine_auto_picks_by_input_shape(yunet_path, tmp_path):
+    onnx = pytest.importorskip("onnx")
+    assert YuNetDetector(yunet_path).engine == "onnxruntime"  # dynamic input (2026may)
+    proto = onnx.load(str(yunet_path))
+    for dim, v in zip(proto.graph.input[0].type.tensor_type.shape.dim[2:], (640, 640), strict=True):
+        dim.ClearField("dim_param")
+        dim.dim_value = v
+    fixed = tmp_path / "face_detection_yunet_2023mar.onnx"  # like the 2023mar release: fixed 640x640 input
+    onnx.save(proto, str(fixed))
+    det = YuNetDetector(fixed)
+    assert det.engine == "opencv" and len(det.detect(face_image())) == 1
+    with pytest.raises(DetectorError, match="fixed input size"):
+        YuNetDetector(fixed, engine="onnxruntime")
+
+
+def test_legacy_cache_name_is_found(tmp_path, monkeypatch, yunet_path):
+    monkeypatch.setenv("FERKIT_CACHE", str(tmp_path))
+    monkeypatch.delenv("FERKIT_YUNET", raising=False)
+    legacy = tmp_path / "face_detection_yunet_2023mar.onnx"
+    legacy.write_bytes(yunet_path.read_bytes())
+    assert find_yunet() == legacy

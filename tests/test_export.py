@@ -42,9 +42,11 @@ def test_torch_and_onnx_agree(fp32, model_file):
     assert np.abs(pt - po).max() < 1e-4
 
 
-@pytest.mark.parametrize("mode", ["static", "dynamic"])
-def test_int8(model_file, tmp_path, mode):
-    out = export_onnx(model_file, tmp_path / f"{mode}.onnx", int8=True, mode=mode, calib=_faces(64, seed=1))
+@pytest.mark.parametrize(("mode", "method"), [("static", "minmax"), ("static", "percentile"), ("dynamic", "minmax")])
+def test_int8(model_file, tmp_path, mode, method):
+    out = export_onnx(
+        model_file, tmp_path / f"{mode}.onnx", int8=True, mode=mode, calib=_faces(50, seed=1), method=method
+    )
     o, info = load_backend(out)
     f, _ = load_backend(model_file, "torch")
     assert info.classes[0] == "angry" and info.temperature == 1.5
@@ -59,3 +61,17 @@ def test_int8(model_file, tmp_path, mode):
 def test_static_int8_needs_calibration(model_file, tmp_path):
     with pytest.raises(ValueError, match="calibration"):
         export_onnx(model_file, tmp_path / "x.onnx", int8=True, mode="static")
+
+
+def test_cli_export(model_file, tmp_path, capsys):
+    from ferkit.cli import main
+
+    out = tmp_path / "cli.onnx"
+    assert main(["export", str(model_file), "--out", str(out)]) == 0
+    assert out.is_file() and "wrote" in capsys.readouterr().out
+    np.save(tmp_path / "calib.npy", _faces(40))
+    out8 = tmp_path / "cli.int8.onnx"
+    assert main(["export", str(model_file), "--int8", "--calib", str(tmp_path / "calib.npy"), "--out", str(out8)]) == 0
+    assert load_backend(out8)[1].classes[-1] == "contempt"
+    assert main(["export", str(model_file), "--int8", "--int8-mode", "static"]) == 2
+    assert main(["export", str(tmp_path / "none.ferkit")]) == 1

@@ -85,3 +85,16 @@ def test_pixel_limit_from_header_before_decoding(tmp_path, monkeypatch):
         load_image(tmp_path / "bomb.png")
     with pytest.raises(ImageError, match="pixel limit"):
         load_image(png.tobytes(), max_pixels=1000)
+
+
+def test_16bit_and_alpha_files(tmp_path):
+    deep = np.full((10, 12, 3), 40000, np.uint16)
+    cv2.imwrite(str(tmp_path / "deep.png"), deep)
+    out = load_image(tmp_path / "deep.png")
+    assert out.dtype == np.uint8 and out.shape == (10, 12, 3) and abs(int(out[0, 0, 0]) - 40000 * 255 // 65535) <= 1
+    bgra = np.zeros((10, 12, 4), np.uint8)
+    bgra[..., 2], bgra[..., 3] = 250, 128
+    cv2.imwrite(str(tmp_path / "alpha.png"), bgra)
+    assert load_image(tmp_path / "alpha.png")[0, 0].tolist() == [0, 0, 250]
+    cv2.imwrite(str(tmp_path / "gray.png"), np.full((10, 12), 9, np.uint8))
+    assert load_image(tmp_path / "gray.png")[0, 0].tolist() == [9, 9, 9]

@@ -111,6 +111,8 @@ def test_real_detectors_end_to_end(model_file, yunet_path):
     assert isinstance(p.detector, YuNetDetector)
     faces = p.predict(img)
     assert len(faces) == 2 and all(f.landmarks is not None and len(f.landmarks) == 5 for f in faces)
+    small = Predictor.from_file(model_file, detector="yunet", yunet=yunet_path, det_size=320)
+    assert small.detector.max_side == 320 and len(small.predict(img)) == 2
     h = Predictor.from_file(model_file, detector="haar")
     assert isinstance(h.detector, HaarDetector) and len(h.predict(img)) == 2
 
@@ -150,3 +152,31 @@ def test_from_pretrained(tmp_path, monkeypatch, model_file, onnx_file):
     monkeypatch.setattr(predictor_module, "WEIGHTS_DIR", tmp_path)
     (tmp_path / "ferkit-v1.ferkit").write_bytes(model_file.read_bytes())
     assert Predictor.from_pretrained(detector=FixedDetector([])).backend.name == "torch"
+
+
+def test_onnx_inference_without_torch(onnx_file, tmp_path):
+    """Inference needs only onnxruntime: run predict in a fresh interpreter where importing torch fails."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    img = tmp_path / "face.png"
+    cv2.imwrite(str(img), face_image())
+    code = f"""
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError(name, name=name)
+sys.meta_path.insert(0, Block())
+import ferkit
+from ferkit.inference.detectors import HaarDetector
+p = ferkit.Predictor.from_file({str(onnx_file)!r}, detector=HaarDetector())
+assert len(p.predict({str(img)!r})) == 1 and "torch" not in sys.modules
+print("ok")
+"""
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = {**os.environ, "PYTHONPATH": src}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr

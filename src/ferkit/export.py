@@ -24,6 +24,7 @@ from ferkit.inference.backends import ONNX_META_KEY, ModelInfo
 
 OPSET = 17
 Int8Mode = Literal["static", "dynamic"]
+CalibMethod = Literal["minmax", "percentile", "entropy"]
 
 
 def model_info(mf: ModelFile) -> ModelInfo:
@@ -77,13 +78,21 @@ class _FaceReader:
 
     def __init__(self, input_name: str, faces: np.ndarray, batch: int = 32) -> None:
         x = (faces.astype(np.float32) / 255.0)[:, None]
+        batch = min(batch, len(x))
+        x = x[: len(x) // batch * batch]  # equal batches: histogram calibrators cannot stack a short last one
         self._batches = iter([{input_name: x[i : i + batch]} for i in range(0, len(x), batch)])
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         return next(self._batches, None)
 
 
-def quantize_int8(fp32: bytes, out: str | Path, mode: Int8Mode = "static", calib: np.ndarray | None = None) -> Path:
+def quantize_int8(
+    fp32: bytes,
+    out: str | Path,
+    mode: Int8Mode = "static",
+    calib: np.ndarray | None = None,
+    method: CalibMethod = "minmax",
+) -> Path:
     """Quantise an fp32 ONNX export to int8 and write it (the ferkit metadata is kept).
 
     Args:
@@ -91,6 +100,7 @@ def quantize_int8(fp32: bytes, out: str | Path, mode: Int8Mode = "static", calib
         out: the int8 file to write.
         mode: ``static`` (needs ``calib``) or ``dynamic``.
         calib: (N, size, size) uint8 faces for static calibration; a few hundred real faces suffice.
+        method: how static calibration picks activation ranges (``minmax``, ``percentile``, ``entropy``).
     """
     import onnx
     from onnxruntime import quantization as q
@@ -108,6 +118,11 @@ def quantize_int8(fp32: bytes, out: str | Path, mode: Int8Mode = "static", calib
         if mode == "static":
             if calib is None or len(calib) == 0:
                 raise ValueError("static int8 quantisation needs calibration faces (calib)")
+            methods = {
+                "minmax": q.CalibrationMethod.MinMax,
+                "percentile": q.CalibrationMethod.Percentile,
+                "entropy": q.CalibrationMethod.Entropy,
+            }
             reader = _FaceReader("input", calib)
             q.quantize_static(
                 str(pre),
@@ -117,6 +132,7 @@ def quantize_int8(fp32: bytes, out: str | Path, mode: Int8Mode = "static", calib
                 per_channel=True,
                 activation_type=q.QuantType.QUInt8,
                 weight_type=q.QuantType.QInt8,
+                calibrate_method=methods[method],
             )
         elif mode == "dynamic":
             q.quantize_dynamic(str(pre), str(out), weight_type=q.QuantType.QInt8)
@@ -137,6 +153,7 @@ def export_onnx(
     int8: bool = False,
     mode: Int8Mode = "static",
     calib: np.ndarray | None = None,
+    method: CalibMethod = "minmax",
 ) -> Path:
     """Export a model file to ONNX (fp32, or int8 when ``int8``) at ``out``.
 
@@ -146,12 +163,13 @@ def export_onnx(
         int8: quantise (see ``quantize_int8``).
         mode: int8 mode, ``static`` (with ``calib``) or ``dynamic``.
         calib: calibration faces for static int8.
+        method: static calibration method (see ``quantize_int8``).
     """
     mf = model if isinstance(model, ModelFile) else load_model_file(model)
     data = onnx_bytes(mf)
     out = Path(out)
     if int8:
-        return quantize_int8(data, out, mode, calib)
+        return quantize_int8(data, out, mode, calib, method)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_bytes(data)

@@ -17,6 +17,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--yunet", metavar="PATH", help="YuNet model file (else $FERKIT_YUNET or the user cache)")
     g.add_argument("--threshold", type=float, default=0.6, help="minimum face confidence (default 0.6)")
     g.add_argument("--min-face", type=float, default=20, help="minimum face side in pixels (default 20)")
+    g.add_argument("--det-size", type=int, default=640, help="detect on the image shrunk to this side (640)")
     g.add_argument("--threads", type=int, default=None, help="classifier threads (default: backend's own)")
     g.add_argument("--max-pixels", type=int, default=MAX_PIXELS, help="refuse larger images (default 50e6)")
 
@@ -33,6 +34,7 @@ def build_predictor(args: argparse.Namespace, verb: str):
         score_threshold=args.threshold,
         min_face=args.min_face,
         max_pixels=args.max_pixels,
+        det_size=args.det_size,
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -18,6 +18,8 @@ EXAMPLES = """examples:
   ferkit predict photo.jpg --json --annotate out.jpg
   ferkit predict photos/ --out results.jsonl     every image below photos/, one JSON line each
   ferkit predict 'shots/**/*.png' --out results.csv --resume
+
+exit codes: 0 done (bad files in folder mode are error records), 1 runtime error, 2 usage error
 """
 
 
@@ -35,12 +37,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="FILE", help="write results to FILE (.jsonl or .csv), one record per image")
     p.add_argument("--resume", action="store_true", help="skip images already in --out (after a crash)")
     p.add_argument("--force", action="store_true", help="replace an existing --out file")
+    p.add_argument("--batch", type=int, default=8, help="images whose faces are classified together (8)")
     add_model_args(p)
     p.set_defaults(func=run)
 
 
 def print_table(faces: list, file=None) -> None:
-    file = file or sys.stdout  # looked up per call: a default bound at import outlives a redirected stdout
+    file = file or sys.stdout  # looked up at call time (tests and callers may replace sys.stdout)
     if not faces:
         print("no face found", file=file)
         return
@@ -96,28 +99,25 @@ def _write_annotated(image, faces, out: Path) -> None:
 def run_many(predictor, files: list[str], args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from ferkit.errors import FerkitError
-    from ferkit.inference.batch import ResultWriter, face_record
-    from ferkit.inference.images import load_image
+    from ferkit.inference.batch import ResultWriter, face_record, predict_paths
 
-    n_faces = n_errors = n_skipped = 0
+    n_faces = n_errors = 0
     with ResultWriter(args.out, predictor.classes, resume=args.resume, overwrite=args.force) as writer:
         todo = [f for f in files if f not in writer.done]
-        n_skipped = len(files) - len(todo)
-        for path in tqdm(todo, desc="predict", unit="img", file=sys.stderr, disable=None):
-            try:
-                image = load_image(path, max_pixels=predictor.max_pixels)
-                faces = predictor.predict_array(image)
-            except FerkitError as e:
-                writer.write(face_record(path, error=str(e)))
+        index = {f: i for i, f in enumerate(files)}
+        bar = tqdm(total=len(todo), desc="predict", unit="img", file=sys.stderr, disable=None)
+        for path, image, faces, error in predict_paths(predictor, todo, batch=args.batch):
+            bar.update(1)
+            if error is not None:
+                writer.write(face_record(path, error=error))
                 n_errors += 1
                 continue
             writer.write(face_record(path, faces))
             n_faces += len(faces)
             if args.annotate:  # numbered by input position, so that equal names in different folders do not clash
-                name = f"{files.index(path):05d}_{Path(path).stem}.jpg"
-                _write_annotated(image, faces, Path(args.annotate) / name)
-    done = len(files) - n_skipped
-    note = f", {n_skipped} already done" if n_skipped else ""
-    print(f"{done} images, {n_faces} faces, {n_errors} errors{note} -> {args.out}", file=sys.stderr)
+                _write_annotated(image, faces, Path(args.annotate) / f"{index[path]:05d}_{Path(path).stem}.jpg")
+        bar.close()
+    skipped = len(files) - len(todo)
+    note = f", {skipped} already done" if skipped else ""
+    print(f"{len(todo)} images, {n_faces} faces, {n_errors} errors{note} -> {args.out}", file=sys.stderr)
     return 0

@@ -32,45 +32,82 @@ def _text(img: np.ndarray, s: str, org: tuple[int, int], scale: float, color=(25
     cv2.putText(img, s, org, cv2.FONT_HERSHEY_SIMPLEX, scale, color, th, cv2.LINE_AA)
 
 
-def draw_bars(img: np.ndarray, face: Face, x: int, y: int, scale: float) -> None:
-    """A panel of horizontal probability bars, one per class, with its top-left corner at (x, y)."""
+def draw_bars(img: np.ndarray, face: Face, x: int, y: int, scale: float, top: int | None = None) -> None:
+    """A panel of horizontal probability bars, one per class (or the ``top`` most probable, in order), with its
+    top-left corner at (x, y)."""
     row = max(10, int(16 * scale))
     label_w, bar_w, pct_w = int(70 * scale), int(90 * scale), int(40 * scale)
-    n = len(face.probs)
+    items = list(face.probs.items())
+    if top is not None:
+        items = sorted(items, key=lambda kv: -kv[1])[:top]
+    n = len(items)
     H, W = img.shape[:2]
     x = min(max(x, 0), max(W - label_w - bar_w - pct_w - 4, 0))
     y = min(max(y, 0), max(H - row * n - 4, 0))
     overlay = img.copy()
     cv2.rectangle(overlay, (x, y), (x + label_w + bar_w + pct_w + 4, y + row * n + 4), (0, 0, 0), -1)
     cv2.addWeighted(overlay, 0.55, img, 0.45, 0, dst=img)
-    for i, (name, p) in enumerate(face.probs.items()):
+    for i, (name, p) in enumerate(items):
         top = y + 2 + i * row
         _text(img, name, (x + 3, top + row - 4), 0.4 * scale, th=1)
         cv2.rectangle(img, (x + label_w, top + 2), (x + label_w + int(bar_w * p), top + row - 2), color_of(name), -1)
         _text(img, f"{p:.0%}", (x + label_w + bar_w + 3, top + row - 4), 0.4 * scale, th=1)
 
 
-def annotate(image: np.ndarray, faces: Sequence[Face], bars: bool = True, track_ids: Sequence[int] | None = None):
+def _sidebar(out: np.ndarray, faces: Sequence[Face], names: Sequence[str], scale: float, th: int) -> np.ndarray:
+    """The image with a dark column on its right listing each face's label and probability bars."""
+    row = max(10, int(16 * scale))
+    width = int(200 * scale) + 8
+    H = out.shape[0]
+    side = np.full((H, width, 3), 30, np.uint8)
+    y = 4
+    fits = sum(row * (len(f.probs) + 1) + 8 for f in faces) + 4 <= H
+    top = None if fits else 3  # many faces: the three most probable classes of each
+    for i, f in enumerate(faces):
+        block = row * ((len(f.probs) if top is None else min(top, len(f.probs))) + 1) + 8
+        if y + block > H:
+            _text(side, f"+{len(faces) - i} more", (6, min(y + row, H - 4)), 0.5 * scale, th=1)
+            break
+        _text(side, f"{names[i]} {f.label} {f.score:.0%}", (6, y + row - 3), 0.5 * scale, color_of(f.label), th)
+        draw_bars(side, f, 2, y + row + 2, scale, top)
+        y += block
+    return np.hstack([out, side])
+
+
+def annotate(
+    image: np.ndarray,
+    faces: Sequence[Face],
+    bars: bool = True,
+    track_ids: Sequence[int] | None = None,
+    sidebar: bool | None = None,
+) -> np.ndarray:
     """A copy of a BGR image with each face's box, label and probability bars drawn on it.
 
-    Small images are enlarged first so that the text stays readable; the returned image may therefore be larger
-    than the input (by an integer factor).
+    Small images are enlarged first so that the text stays readable, and a sidebar may be added on the right: the
+    returned image can be larger than the input.
 
     Args:
         image: (H, W, 3) BGR uint8.
         faces: predictions for this image.
-        bars: draw the probability panel beside each face.
-        track_ids: a number to show per face (video tracks).
+        bars: draw probability bars for each face.
+        track_ids: a number to show per face (video tracks); else faces are numbered from 1 when there are several.
+        sidebar: put the bars in a column right of the image (``None``: when there is more than one face, so that
+            panels never cover faces; video passes ``True`` to keep every frame the same size).
     """
     k = max(1, int(np.ceil(480 / max(image.shape[:2]))))
     out = cv2.resize(image, None, fx=k, fy=k, interpolation=cv2.INTER_LINEAR) if k > 1 else image.copy()
     scale = max(0.6, min(out.shape[:2]) / 640)
     th = max(1, int(round(2 * scale)))
+    use_sidebar = bars and (sidebar if sidebar is not None else len(faces) > 1)
+    if track_ids is not None:
+        names = [f"#{t}" for t in track_ids]
+    else:
+        names = [f"#{i + 1}" for i in range(len(faces))] if len(faces) > 1 else [""]
     for i, f in enumerate(faces):
         x, y, w, h = (int(round(v * k)) for v in f.box)
         c = color_of(f.label)
         cv2.rectangle(out, (x, y), (x + w, y + h), c, th, cv2.LINE_AA)
-        tag = f"{f.label} {f.score:.0%}" if track_ids is None else f"#{track_ids[i]} {f.label} {f.score:.0%}"
+        tag = f"{names[i]} {f.label} {f.score:.0%}".strip()
         (tw, tht), _ = cv2.getTextSize(tag, cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale, th)
         ty = max(y - 6, tht + 6)
         cv2.rectangle(out, (x - th // 2, ty - tht - 5), (x + tw + 6, ty + 4), c, -1)
@@ -78,7 +115,7 @@ def annotate(image: np.ndarray, faces: Sequence[Face], bars: bool = True, track_
         if f.landmarks:
             for px, py in f.landmarks:
                 cv2.circle(out, (int(px * k), int(py * k)), th + 1, (0, 255, 0), -1, cv2.LINE_AA)
-        if bars:  # below the box, else right of it, else left of it, else wherever it fits
+        if bars and not use_sidebar:  # below the box, else right of it, else left of it, else wherever it fits
             panel_w, panel_h = int(200 * scale) + 4, max(10, int(16 * scale)) * len(f.probs) + 4
             H, W = out.shape[:2]
             if y + h + 6 + panel_h <= H:
@@ -88,4 +125,4 @@ def annotate(image: np.ndarray, faces: Sequence[Face], bars: bool = True, track_
             else:
                 px, py = x - 6 - panel_w, y
             draw_bars(out, f, px, py, scale)
-    return out
+    return _sidebar(out, faces, names, scale, th) if use_sidebar else out

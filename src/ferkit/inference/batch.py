@@ -9,13 +9,21 @@ from __future__ import annotations
 import csv
 import glob
 import json
-from collections.abc import Iterable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+import numpy as np
 
 from ferkit.data.storage import IMAGE_SUFFIXES
 from ferkit.errors import FerkitError
-from ferkit.inference.predictor import Face
+from ferkit.inference.images import load_image
+from ferkit.inference.predictor import Face, Predictor
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def list_images(inputs: Sequence[str]) -> list[str]:
@@ -37,6 +45,52 @@ def list_images(inputs: Sequence[str]) -> list[str]:
                 raise FerkitError(f"{item}: no files match")
         out.extend(found)
     return list(dict.fromkeys(out))
+
+
+def prefetch(fn: Callable[[T], R], items: Iterable[T], workers: int = 2, ahead: int = 8) -> Iterator[R]:
+    """``map(fn, items)`` in order, computed by ``workers`` threads at most ``ahead`` items in advance
+    (bounded, unlike ``Executor.map``, so that a folder of a million images is not decoded into memory at once)."""
+    it = iter(items)
+    with ThreadPoolExecutor(workers) as pool:
+        queue = deque(pool.submit(fn, x) for _, x in zip(range(ahead), it, strict=False))
+        while queue:
+            result = queue.popleft().result()
+            for x in it:
+                queue.append(pool.submit(fn, x))
+                break
+            yield result
+
+
+def predict_paths(
+    predictor: Predictor, paths: Iterable[str], batch: int = 8, workers: int = 2
+) -> Iterator[tuple[str, np.ndarray | None, list[Face] | None, str | None]]:
+    """Predict many image files: decoding runs ahead in threads, and the faces of up to ``batch`` images are
+    classified together.
+
+    Yields:
+        (path, BGR image or None, faces or None, error message or None) per path, in order.
+    """
+
+    def load(path: str) -> tuple[str, np.ndarray | None, str | None]:
+        try:
+            return path, load_image(path, max_pixels=predictor.max_pixels), None
+        except FerkitError as e:
+            return path, None, str(e)
+
+    chunk: list[tuple[str, np.ndarray | None, str | None]] = []
+
+    def flush() -> Iterator[tuple[str, np.ndarray | None, list[Face] | None, str | None]]:
+        good = [c[1] for c in chunk if c[1] is not None]
+        results = iter(predictor.predict_arrays(good))
+        for path, image, error in chunk:
+            yield path, image, (next(results) if image is not None else None), error
+        chunk.clear()
+
+    for item in prefetch(load, paths, workers, ahead=2 * batch):
+        chunk.append(item)
+        if len(chunk) >= batch:
+            yield from flush()
+    yield from flush()
 
 
 def face_record(path: str, faces: list[Face] | None = None, error: str | None = None) -> dict[str, Any]:

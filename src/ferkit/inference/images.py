@@ -7,6 +7,7 @@ Decoding uses ``cv2.IMREAD_COLOR``, which applies the EXIF orientation, expands 
 
 from __future__ import annotations
 
+import os
 import struct
 from pathlib import Path
 from typing import Any, Literal
@@ -163,8 +164,8 @@ def load_image(image: ImageInput, color: Color = "bgr", max_pixels: int = MAX_PI
     """
     if color not in ("bgr", "rgb"):
         raise ValueError(f"color must be 'bgr' or 'rgb', not {color!r}")
-    if isinstance(image, str | Path):
-        return read_file(image, max_pixels)
+    if isinstance(image, str | os.PathLike):
+        return read_file(os.fspath(image), max_pixels)
     if isinstance(image, bytes | bytearray | memoryview):
         return decode(bytes(image), "<bytes>", max_pixels)
     if isinstance(image, np.ndarray):

@@ -106,6 +106,7 @@ class Predictor:
         score_threshold: float = 0.6,
         min_face: float = 20.0,
         max_pixels: int = MAX_PIXELS,
+        det_size: int = 640,
     ) -> Predictor:
         """A predictor from a ferkit model file (``.ferkit``) or an exported ``.onnx`` file.
 
@@ -118,10 +119,12 @@ class Predictor:
             score_threshold: minimum face confidence.
             min_face: minimum face side in pixels.
             max_pixels: refuse larger input images.
+            det_size: the detector sees the image shrunk to this longer side; smaller is faster (detection
+                cost grows with pixels) but misses more small faces.
         """
         b, info = load_backend(path, backend, threads)
         if isinstance(detector, str):
-            detector = make_detector(detector, yunet, score_threshold, min_face)
+            detector = make_detector(detector, yunet, score_threshold, min_face, max_side=det_size)
         return cls(b, info, detector, max_pixels)
 
     @classmethod
@@ -188,11 +191,21 @@ class Predictor:
 
     def predict_array(self, bgr: np.ndarray) -> list[Face]:
         """``predict`` for an image already in (H, W, 3) BGR uint8 (video frames skip the input checks)."""
-        dets = self.detector.detect(bgr)
-        if not dets:
-            return []
-        probs = self.classify(crop_faces(bgr, dets, self.info.preprocessing))  # one batch for all faces
-        return [self._face(d, p) for d, p in zip(dets, probs, strict=True)]
+        return self.predict_arrays([bgr])[0]
+
+    def predict_arrays(self, images: list[np.ndarray]) -> list[list[Face]]:
+        """``predict`` for several BGR uint8 images, with every face of every image classified in one batch."""
+        dets = [self.detector.detect(im) for im in images]
+        crops = [crop_faces(im, d, self.info.preprocessing) for im, d in zip(images, dets, strict=True)]
+        n = sum(len(d) for d in dets)
+        if n == 0:
+            return [[] for _ in images]
+        probs = self.classify(np.concatenate(crops))  # (N faces, C), one batch
+        out, i = [], 0
+        for d in dets:
+            out.append([self._face(det, p) for det, p in zip(d, probs[i : i + len(d)], strict=True)])
+            i += len(d)
+        return out
 
     def predict(self, image: ImageInput, color: Color = "bgr") -> list[Face]:
         """Detect and classify every face of an image.
