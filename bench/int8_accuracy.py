@@ -85,7 +85,7 @@ def main() -> int:
         results[name] = {
             "accuracy": float((pred == labels).mean()),
             "agreement with fp32": float((pred == probs["fp32"][:, table].argmax(1)).mean()),
-            "max |p - p_fp32|": float(np.abs(p - probs["fp32"]).max()),
+            "max abs(p - p_fp32)": float(np.abs(p - probs["fp32"]).max()),
             "ms per face (batch 1, 1 thread)": statistics.median(times) * 1000,
             "file MB": path.stat().st_size / 1e6,
         }

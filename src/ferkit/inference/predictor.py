@@ -148,6 +148,13 @@ class Predictor:
             )
         return cls.from_file(path, backend="onnx" if use_onnx else backend, **kwargs)
 
+    def __repr__(self) -> str:
+        det = self._detector.name if self._detector is not None else "auto (not built yet)"
+        return (
+            f"Predictor(backend={self.backend.name}, arch={self.info.arch or '?'}, classes={list(self.classes)}, "
+            f"detector={det})"
+        )
+
     # ---- properties ------------------------------------------------------------------------------------------
 
     @property
