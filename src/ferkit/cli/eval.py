@@ -26,6 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", help="force the dataset adapter for every --data")
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.add_argument("--tta", default="none", choices=["none", "flip", "tencrop"])
+    p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"], help="inference backend")
     p.add_argument("--no-temperature", action="store_true", help="ignore the calibrated temperature")
     p.add_argument("--json", action="store_true", help="print one JSON object per test set")
     p.add_argument("--confusion-png", help="write confusion matrices here (one per test set, suffixed)")
@@ -36,12 +37,13 @@ def run(args: argparse.Namespace) -> int:
     from ferkit.data import load_source
     from ferkit.engine.evaluate import evaluate_source
     from ferkit.inference.backends import load_backend
+    from ferkit.inference.predictor import pretrained_path
 
-    backend = load_backend(args.model)
-    temperature = 1.0 if args.no_temperature else backend.temperature
+    backend, info = load_backend(args.model or pretrained_path(args.backend), args.backend)
+    temperature = 1.0 if args.no_temperature else info.temperature
     for i, path in enumerate(args.data):
         src = load_source(path, args.format)
-        rep = evaluate_source(backend.logits, backend.classes, src, args.split, args.tta, temperature)
+        rep = evaluate_source(backend.logits, list(info.classes), src, args.split, args.tta, temperature)
         if args.confusion_png:
             from ferkit.viz import plot_confusion
 

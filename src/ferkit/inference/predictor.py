@@ -135,18 +135,8 @@ class Predictor:
         Raises:
             ModelFileError: the shipped weights are not in this installation.
         """
-        use_onnx = backend == "onnx" or (backend == "auto" and not _torch_available())
-        path = WEIGHTS_DIR / f"{PRETRAINED}.{'onnx' if use_onnx else 'ferkit'}"
-        if not path.is_file():
-            other = WEIGHTS_DIR / f"{PRETRAINED}.{'ferkit' if use_onnx else 'onnx'}"
-            hint = (
-                f" ({other.name} is there: pass backend={'torch' if use_onnx else 'onnx'!r})" if other.is_file() else ""
-            )
-            raise ModelFileError(
-                f"{path}: the pretrained model is not in this installation{hint}; "
-                "train one (`ferkit train`) and use Predictor.from_file(PATH)"
-            )
-        return cls.from_file(path, backend="onnx" if use_onnx else backend, **kwargs)
+        path = pretrained_path(backend)
+        return cls.from_file(path, backend="onnx" if path.suffix == ".onnx" else backend, **kwargs)
 
     def __repr__(self) -> str:
         det = self._detector.name if self._detector is not None else "auto (not built yet)"
@@ -240,3 +230,21 @@ class Predictor:
             landmarks=lm,
             detection_score=float(d.score),
         )
+
+
+def pretrained_path(backend: BackendName = "auto") -> Path:
+    """The shipped model file for a backend: ``weights/ferkit-v1.ferkit`` (torch) or ``weights/ferkit-v1.onnx``.
+
+    Raises:
+        ModelFileError: the shipped weights are not in this installation.
+    """
+    use_onnx = backend == "onnx" or (backend == "auto" and not _torch_available())
+    path = WEIGHTS_DIR / f"{PRETRAINED}.{'onnx' if use_onnx else 'ferkit'}"
+    if not path.is_file():
+        other = WEIGHTS_DIR / f"{PRETRAINED}.{'ferkit' if use_onnx else 'onnx'}"
+        hint = f" ({other.name} is there: pass backend={'torch' if use_onnx else 'onnx'!r})" if other.is_file() else ""
+        raise ModelFileError(
+            f"{path}: the pretrained model is not in this installation{hint}; "
+            "train one (`ferkit train`) and use Predictor.from_file(PATH)"
+        )
+    return path
