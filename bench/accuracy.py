@@ -1,0 +1,93 @@
+"""Accuracy of a model file by the field's protocols: the numbers of the README and the model card.
+
+Usage (from the project root):
+    python bench/accuracy.py [MODEL] [--out bench/results/accuracy-NAME.json]
+
+MODEL defaults to the shipped model (``src/ferkit/weights/ferkit-v1.ferkit``). Scored sets:
+- FER-2013 PrivateTest (``../shared/data/fer2013.zip``, split ``test``), 7 classes, with TTA none, flip, tencrop;
+- FER+ FER2013Test (``../shared/data/ferplus.zip``, split ``test``, ``label.csv`` votes), unique-majority labels,
+  8 emotions (contempt included), with TTA none, flip, tencrop;
+- the validation splits (FER-2013 PublicTest, FER+ Valid) without TTA, for reference.
+Each set is also scored with the temperature ignored (T=1), for ECE before and after calibration.
+Test splits are scored here only: model selection in training looked at validation splits alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+SETS = [("fer2013", SHARED / "fer2013.zip"), ("ferplus", SHARED / "ferplus.zip")]
+
+
+def machine() -> str:
+    import os
+
+    return f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}, python {platform.python_version()}"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("model", nargs="?", default=str(ROOT / "src/ferkit/weights/ferkit-v1.ferkit"))
+    ap.add_argument("--out", help="JSON results file (default: bench/results/accuracy-<model stem>.json)")
+    ap.add_argument("--tta", nargs="+", default=["none", "flip", "tencrop"])
+    args = ap.parse_args()
+    sys.path.insert(0, str(ROOT / "src"))
+    from ferkit.data import load_source
+    from ferkit.engine.evaluate import evaluate_source
+    from ferkit.inference.backends import load_backend
+
+    backend, info = load_backend(args.model, "torch")
+    classes = list(info.classes)
+    results = {
+        "model": str(args.model),
+        "arch": info.arch,
+        "classes": classes,
+        "temperature": info.temperature,
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(),
+        "command": "python bench/accuracy.py " + " ".join(sys.argv[1:]),
+        "sets": [],
+    }
+    for name, path in SETS:
+        src = load_source(path)
+        for split, ttas in (("val", ["none"]), ("test", args.tta)):
+            for tta in ttas:
+                rep = evaluate_source(backend.logits, classes, src, split, tta, info.temperature)
+                raw = evaluate_source(backend.logits, classes, src, split, tta, 1.0) if tta == "none" else None
+                row = {
+                    "set": name,
+                    "split": split,
+                    "tta": tta,
+                    "n": rep["n"],
+                    "accuracy": rep["accuracy"],
+                    "macro_f1": rep["macro_f1"],
+                    "balanced_accuracy": rep["balanced_accuracy"],
+                    "ece": rep["ece"],
+                    "ece_uncalibrated": raw["ece"] if raw else None,
+                    "recall": {c: m["recall"] for c, m in rep["per_class"].items()},
+                    "excluded": rep["excluded"],
+                    "confusion": rep["confusion"],
+                }
+                results["sets"].append(row)
+                print(
+                    f"{name:8} {split:5} tta={tta:8} n={rep['n']:5} acc={rep['accuracy']:.4f} "
+                    f"macroF1={rep['macro_f1']:.4f} ECE={rep['ece']:.4f}"
+                    + (f" (T=1: {raw['ece']:.4f})" if raw else ""),
+                    flush=True,
+                )
+    out = Path(args.out or ROOT / "bench" / "results" / f"accuracy-{Path(args.model).stem}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

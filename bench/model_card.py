@@ -1,0 +1,172 @@
+"""Write the shipped model's card and the README's model section from measured results (nothing typed by hand).
+
+Usage (from the project root, after ``bench/accuracy.py`` and ``bench/int8_accuracy.py`` have scored the models):
+    python bench/model_card.py --run runs/fernet-v1 --seed-run runs/seed
+
+Reads: the shipped model file (``src/ferkit/weights/ferkit-v1.ferkit``: config, temperature, metrics), the run's
+``metrics.jsonl`` (training time and throughput), ``bench/results/accuracy-ferkit-v1.json`` and, when present,
+``bench/results/accuracy-seed.json`` and ``bench/results/int8_accuracy.json``.
+Writes: ``src/ferkit/weights/MODEL_CARD.md`` and the block between ``<!-- model:start -->`` and
+``<!-- model:end -->`` in ``README.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+WEIGHTS = ROOT / "src" / "ferkit" / "weights"
+
+
+def pick(res: dict, name: str, split: str, tta: str) -> dict | None:
+    return next((r for r in res["sets"] if (r["set"], r["split"], r["tta"]) == (name, split, tta)), None)
+
+
+def pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.2f}%"
+
+
+def headline(res: dict) -> dict[str, str]:
+    fer = {t: pick(res, "fer2013", "test", t) for t in ("none", "flip", "tencrop")}
+    fp = {t: pick(res, "ferplus", "test", t) for t in ("none", "flip", "tencrop")}
+    return {
+        "fer_none": pct(fer["none"]["accuracy"]),
+        "fer_flip": pct(fer["flip"]["accuracy"]) if fer["flip"] else "n/a",
+        "fer_ten": pct(fer["tencrop"]["accuracy"]) if fer["tencrop"] else "n/a",
+        "fer_f1": pct(fer["none"]["macro_f1"]),
+        "fp_none": pct(fp["none"]["accuracy"]),
+        "fp_ten": pct(fp["tencrop"]["accuracy"]) if fp["tencrop"] else "n/a",
+        "fp_f1": pct(fp["none"]["macro_f1"]),
+        "contempt": pct(fp["none"]["recall"].get("contempt")),
+        "ece_fer": f"{fer['none']['ece_uncalibrated']:.3f} -> {fer['none']['ece']:.3f}",
+        "ece_fp": f"{fp['none']['ece_uncalibrated']:.3f} -> {fp['none']['ece']:.3f}",
+        "n_fer": str(fer["none"]["n"]),
+        "n_fp": str(fp["none"]["n"]),
+    }
+
+
+def run_summary(run: Path) -> dict:
+    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if x.strip()]
+    best = max(lines, key=lambda r: r["val_acc"])
+    return {
+        "epochs": len(lines),
+        "hours": sum(r["seconds"] for r in lines) / 3600,
+        "img_per_s": sorted(r["img_per_s"] for r in lines)[len(lines) // 2],
+        "best_epoch": best["epoch"] + 1,
+        "val": {k: v for k, v in best.items() if k.startswith("val_acc")},
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", required=True, help="the shipped model's training run folder")
+    ap.add_argument("--seed-run", help="the seed recipe's run folder")
+    args = ap.parse_args()
+    sys.path.insert(0, str(ROOT / "src"))
+    from ferkit.engine.checkpoint import load_model_file
+
+    mf = load_model_file(WEIGHTS / "ferkit-v1.ferkit")
+    ours = json.loads((RESULTS / "accuracy-ferkit-v1.json").read_text())
+    h = headline(ours)
+    run = run_summary(Path(args.run))
+    seed_file = RESULTS / "accuracy-seed.json"
+    seed = headline(json.loads(seed_file.read_text())) if seed_file.exists() else None
+    seed_run = (
+        run_summary(Path(args.seed_run)) if args.seed_run and Path(args.seed_run, "metrics.jsonl").exists() else None
+    )
+    int8_file = RESULTS / "int8_accuracy.json"
+    int8 = json.loads(int8_file.read_text()) if int8_file.exists() else None
+    n_params = sum(v.numel() for v in mf.state_dict.values() if v.dtype.is_floating_point)
+    sources = ", ".join(s["path"] for s in mf.config["data"]["sources"])
+
+    rows = [
+        "| | ferkit-v1 (fernet_s) | seed recipe (seed_cnn) |",
+        "|---|---|---|",
+        f"| FER-2013 PrivateTest accuracy, 7 classes | {h['fer_none']} | {seed['fer_none'] if seed else 'not run'} |",
+        f"| ... with flip TTA | {h['fer_flip']} | {seed['fer_flip'] if seed else ''} |",
+        f"| ... with ten-crop TTA | {h['fer_ten']} | {seed['fer_ten'] if seed else ''} |",
+        f"| FER-2013 PrivateTest macro-F1 | {h['fer_f1']} | {seed['fer_f1'] if seed else ''} |",
+        f"| FER+ test majority-vote accuracy, 8 classes | {h['fp_none']} | {seed['fp_none'] if seed else ''} |",
+        f"| ... with ten-crop TTA | {h['fp_ten']} | {seed['fp_ten'] if seed else ''} |",
+        f"| FER+ test macro-F1 | {h['fp_f1']} | {seed['fp_f1'] if seed else ''} |",
+        f"| FER+ test contempt recall | {h['contempt']} | {seed['contempt'] if seed else ''} |",
+        f"| ECE (15 bins) FER-2013, before -> after temperature | {h['ece_fer']} | {seed['ece_fer'] if seed else ''} |",
+        f"| ECE (15 bins) FER+, before -> after temperature | {h['ece_fp']} | {seed['ece_fp'] if seed else ''} |",
+        f"| parameters | {n_params / 1e6:.2f} M | 4.97 M |",
+        f"| training | {run['epochs']} epochs, {run['hours']:.2f} h | "
+        + (f"{seed_run['epochs']} epochs, {seed_run['hours']:.2f} h |" if seed_run else " |"),
+    ]
+    table = "\n".join(rows)
+    int8_line = ""
+    if int8:
+        fp32 = int8["fp32"]
+        lines = [
+            f"| {name} | {pct(r['accuracy'])} | {100 * (r['accuracy'] - fp32['accuracy']):+.2f} | "
+            f"{r['ms per face (batch 1, 1 thread)']:.2f} | {r['file MB']:.1f} |"
+            for name, r in int8.items()
+        ]
+        int8_line = (
+            "\nExported ONNX, FER-2013 PrivateTest accuracy without TTA (`python bench/int8_accuracy.py "
+            "src/ferkit/weights/ferkit-v1.ferkit`, same machine; ms per face at batch 1 on one thread):\n\n"
+            "| export | accuracy | points vs fp32 | ms/face | MB |\n|---|---|---|---|---|\n" + "\n".join(lines) + "\n"
+        )
+    readme = f"""## The shipped model
+
+`src/ferkit/weights/ferkit-v1.ferkit` (and `ferkit-v1.onnx`, for inference without PyTorch): `fernet_s` trained
+with `ferkit train --config configs/fernet.yaml` on FER-2013 fused with FER+; classes
+{", ".join(mf.classes)}. Scored once on the test splits by `{ours["command"]}` ({ours["date"]}, {ours["machine"]}).
+FER-2013 test faces are scored among FER-2013's 7 classes ({h["n_fer"]} faces), FER+ test faces on their unique
+majority label among 8 emotions ({h["n_fp"]} faces). The seed recipe is the original design trained by
+`ferkit train --config configs/seed.yaml` and scored by the same command.
+
+{table}
+{int8_line}
+The model card, with the recipe and the training log, is `src/ferkit/weights/MODEL_CARD.md`.
+"""
+    card = f"""# Model card: ferkit-v1
+
+- **Architecture**: `{mf.arch}` ({n_params / 1e6:.2f} M parameters), kwargs `{mf.arch_kwargs}`; input (B, 1, 48, 48)
+  grey levels in [0, 1] (standardised inside the model), output logits over {len(mf.classes)} classes:
+  {", ".join(mf.classes)}.
+- **Preprocessing**: {mf.preprocessing.to_dict()} (the face crop of `ferkit.inference.preprocess.crop_face`).
+- **Temperature**: {mf.temperature:.4f}, fitted on the validation splits (FER-2013 PublicTest, FER+ Valid).
+- **Data**: {sources}. FER-2013 faces carry hard labels among FER-2013's 7 classes; FER+ faces carry their crowd
+  votes as soft targets (`crossentropy` policy) among 8 emotions. Partial-label loss: a face competes only among
+  the classes its source could express. Training faces that near-duplicate any validation or test face were
+  removed before training (counts in the run log). Licences: FER-2013 has no explicit licence (released for the
+  ICML 2013 challenge; research use); FER+ labels are MIT (Microsoft).
+- **Recipe**: `configs/fernet.yaml`; exact command `ferkit train --config configs/fernet.yaml`.
+  Resolved config stored in the model file.
+- **Training**: {run["epochs"]} epochs, {run["hours"]:.2f} hours of wall time, median {run["img_per_s"]:.0f} training
+  images/s, on {ours["machine"]}, with other work sharing the CPU part of the time. Model selection: best mean
+  validation accuracy, epoch {run["best_epoch"]}: {json.dumps({k: round(v, 4) for k, v in run["val"].items()})}.
+- **Evaluation**: `{ours["command"]}`, {ours["date"]}; test splits scored once, after training.
+
+{table}
+{int8_line}
+## Limits
+- 48x48 grey faces from a frontal-ish detector crop; FER-2013 is web images with label noise (human accuracy is
+  about 65%); expect lower accuracy on profile faces, children, and poses or lighting far from FER-2013's.
+- `contempt` comes from FER+ alone (165 training faces): its recall is low.
+- No `confused` class: no training source here expresses it.
+"""
+    (WEIGHTS / "MODEL_CARD.md").write_text(card)
+    text = (ROOT / "README.md").read_text()
+    text = re.sub(
+        r"<!-- model:start -->.*<!-- model:end -->",
+        lambda _: f"<!-- model:start -->\n{readme}<!-- model:end -->",
+        text,
+        flags=re.S,
+    )
+    (ROOT / "README.md").write_text(text)
+    print(readme)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
