@@ -28,14 +28,7 @@ CalibMethod = Literal["minmax", "percentile", "entropy"]
 
 
 def model_info(mf: ModelFile) -> ModelInfo:
-    return ModelInfo(
-        classes=tuple(mf.classes),
-        preprocessing=mf.preprocessing,
-        temperature=mf.temperature,
-        arch=mf.arch,
-        arch_kwargs=mf.arch_kwargs,
-        metrics=mf.metrics,
-    )
+    return ModelInfo.from_model_file(mf)
 
 
 def onnx_bytes(mf: ModelFile, opset: int = OPSET) -> bytes:

@@ -99,7 +99,7 @@ def _hidden(name: str) -> bool:
     return any(p.startswith(".") or p == "__MACOSX" for p in parts)
 
 
-def _truncated(data: bytes) -> bool:
+def is_truncated(data: bytes) -> bool:
     """True for a JPEG without its end marker or a PNG without its IEND chunk (decoders often accept both)."""
     if data[:3] == b"\xff\xd8\xff":
         return b"\xff\xd9" not in data[-64:]
@@ -116,7 +116,7 @@ def decode_image(data: bytes, where: str, *, gray: bool = True) -> np.ndarray:
     """
     if not data:
         raise DataError(where, "empty file (0 bytes)")
-    if _truncated(data):
+    if is_truncated(data):
         raise DataError(where, "truncated image (no end marker)")
     buf = np.frombuffer(data, np.uint8)
     img = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)

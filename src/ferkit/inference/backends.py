@@ -56,6 +56,18 @@ class ModelInfo:
         )
 
     @classmethod
+    def from_model_file(cls, mf: Any) -> ModelInfo:
+        """The metadata of a ``ferkit.engine.checkpoint.ModelFile``."""
+        return cls(
+            classes=tuple(mf.classes),
+            preprocessing=mf.preprocessing,
+            temperature=mf.temperature,
+            arch=mf.arch,
+            arch_kwargs=mf.arch_kwargs,
+            metrics=mf.metrics,
+        )
+
+    @classmethod
     def from_json(cls, text: str, where: str) -> ModelInfo:
         try:
             d = json.loads(text)
@@ -177,14 +189,7 @@ def load_backend(
             f"{path}: a ferkit model file needs torch ({e}); install ferkit[train] or use the exported .onnx file"
         ) from None
     mf = load_model_file(path)
-    info = ModelInfo(
-        classes=tuple(mf.classes),
-        preprocessing=mf.preprocessing,
-        temperature=mf.temperature,
-        arch=mf.arch,
-        arch_kwargs=mf.arch_kwargs,
-        metrics=mf.metrics,
-    )
+    info = ModelInfo.from_model_file(mf)
     if backend == "onnx":
         from ferkit.export import onnx_bytes
 

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
+from ferkit.data.storage import is_truncated
 from ferkit.errors import ImageError
 
 MAX_PIXELS = 50_000_000  # default limit: 50 megapixels
@@ -74,15 +75,6 @@ def header_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-def _truncated(data: bytes) -> bool:
-    """A JPEG without its end marker or a PNG without its IEND chunk (decoders often accept both silently)."""
-    if data[:3] == b"\xff\xd8\xff":
-        return b"\xff\xd9" not in data[-64:]
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        return b"IEND" not in data[-64:]
-    return False
-
-
 # ---- decoding ------------------------------------------------------------------------------------------------
 
 
@@ -97,7 +89,7 @@ def decode(data: bytes, where: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     size = header_size(data)
     if size is not None and size[0] * size[1] > max_pixels:
         raise ImageError(f"{where}: {size[0]}x{size[1]} image is above the {max_pixels:,} pixel limit")
-    if _truncated(data):
+    if is_truncated(data):
         raise ImageError(f"{where}: truncated image (no end marker)")
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if img is None:
