@@ -154,6 +154,9 @@ The model card, with the recipe and the training log, is `src/ferkit/weights/MOD
   about 65%); expect lower accuracy on profile faces, children, and poses or lighting far from FER-2013's.
 - `contempt` comes from FER+ alone (165 training faces): its recall is low.
 - No `confused` class: no training source here expresses it.
+- One temperature is fitted on both validation sets together; the ECE rows above show, per test set, whether it
+  helped (FER+ soft-label training leaves the model under-confident, FER-2013 hard labels less so). A temperature
+  per source is future work.
 """
     (WEIGHTS / "MODEL_CARD.md").write_text(card)
     text = (ROOT / "README.md").read_text()
