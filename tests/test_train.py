@@ -35,8 +35,10 @@ def test_train_writes_a_run_and_learns(tmp_path):
     path = train(cfg, on_epoch=seen.append)
     run = tmp_path / "run"
     assert path == run / "model.ferkit"
-    for name in ("config.yaml", "last.pt", "best.ferkit", "model.ferkit", "metrics.jsonl", "curves.png"):
+    for name in ("config.yaml", "last.pt", "best.ferkit", "model.ferkit", "metrics.jsonl", "curves.png", "data.json"):
         assert (run / name).exists(), name
+    summary = json.loads((run / "data.json").read_text())
+    assert summary["train"] == {"fer2013": 56} and summary["val"] == {"fer2013": 14}
     lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert [x["epoch"] for x in lines] == list(range(6)) and len(seen) == 6
     mf = load_model_file(path)
@@ -141,5 +143,5 @@ def test_ddp_only_rank_zero_writes(tmp_path):
     assert len(lines) == 2  # one line per epoch, not one per rank
     assert r.stdout.count("model file:") == 2  # every rank returns; only rank 0 wrote files
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == sorted(
-        ["config.yaml", "last.pt", "best.ferkit", "model.ferkit", "metrics.jsonl", "curves.png"]
+        ["config.yaml", "data.json", "last.pt", "best.ferkit", "model.ferkit", "metrics.jsonl", "curves.png"]
     )

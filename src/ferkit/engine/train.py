@@ -2,7 +2,7 @@
 
 Run folder (``cfg.out``): ``config.yaml`` (resolved config), ``last.pt`` (full training state, written atomically
 every epoch, what ``resume`` continues from), ``model.ferkit`` (best-on-validation model file, calibrated),
-``metrics.jsonl`` (one line per epoch) and ``curves.png``.
+``metrics.jsonl`` (one line per epoch), ``curves.png``, and ``data.json`` (faces per source and what fusion dropped).
 """
 
 from __future__ import annotations
@@ -252,6 +252,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = False, on_epo
     if info.main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+        (out / "data.json").write_text(json.dumps(_data_summary(data), indent=1))
     aug = build_augment(cfg.augment)
     weights = class_weights(data.train).to(device) if cfg.balance == "weights" else None
     for epoch in range(start, cfg.epochs):
@@ -286,6 +287,16 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = False, on_epo
     if info.main:
         _finish(out, data, device)
     return out / "model.ferkit"
+
+
+def _data_summary(data: Data) -> dict:
+    """What training used: faces per source and split, and what fusion dropped and why."""
+    return {
+        "classes": list(data.train.taxonomy.classes),
+        "train": {n: int((data.train.source == k).sum()) for k, n in enumerate(data.train.names)},
+        "val": {n: int((data.val.source == k).sum()) for k, n in enumerate(data.val.names)},
+        "dropped": data.train.dropped,
+    }
 
 
 def _model_file(model: nn.Module, cfg: TrainConfig, classes: list[str], metrics: dict) -> ModelFile:
