@@ -118,7 +118,8 @@ def main() -> int:
         )
     readme = f"""## The shipped model
 
-`src/ferkit/weights/ferkit-v1.ferkit` (and `ferkit-v1.onnx`, for inference without PyTorch): `fernet_s` trained
+`src/ferkit/weights/ferkit-v1.ferkit` (with `ferkit-v1.onnx` and the static-int8 `ferkit-v1.int8.onnx`, for inference
+without PyTorch): `fernet_s` trained
 with `ferkit train --config configs/fernet.yaml` on FER-2013 fused with FER+; classes
 {", ".join(mf.classes)}. Scored once on the test splits by `{ours["command"]}` ({ours["date"]}, {ours["machine"]}).
 FER-2013 test faces are scored among FER-2013's 7 classes ({h["n_fer"]} faces), FER+ test faces on their unique
