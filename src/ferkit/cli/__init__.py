@@ -13,7 +13,7 @@ import sys
 from ferkit import __version__
 from ferkit.errors import FerkitError
 
-VERBS = ("data", "train", "eval", "predict", "video", "export", "serve", "bench")
+VERBS = ("data", "train", "eval", "predict", "video", "export", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,13 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ferkit {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
     for verb in VERBS:
-        try:
-            module = importlib.import_module(f"ferkit.cli.{verb}")
-        except ModuleNotFoundError as e:
-            if e.name == f"ferkit.cli.{verb}":
-                continue  # verb not built yet
-            raise
-        module.add_parser(sub)
+        importlib.import_module(f"ferkit.cli.{verb}").add_parser(sub)
     return parser
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ferkit.data.sample import SourceData, Split
-from ferkit.data.votes import VotePolicy, apply_votes
+from ferkit.data.votes import VotePolicy, apply_votes, is_vote_source
 from ferkit.taxonomy import FERKIT, Taxonomy
 
 
@@ -77,8 +77,7 @@ def remap(src: SourceData, target: Taxonomy, policy: VotePolicy = "crossentropy"
     """Targets of ``src`` moved into ``target`` columns; returns the remapped source and drop counts by reason."""
     table = src.taxonomy.remap_to(target)
     dropped: Counter[str] = Counter()
-    is_votes = bool(np.any(src.targets.sum(1) > 1.0 + 1e-6))
-    if is_votes:
+    if is_vote_source(src):
         n0 = len(src)
         src = apply_votes(src, policy, emotion_mask=table >= 0)
         dropped[f"votes:{policy}"] += n0 - len(src)

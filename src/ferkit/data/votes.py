@@ -22,9 +22,8 @@ VotePolicy = Literal["majority", "probability", "crossentropy"]
 
 
 def is_vote_source(src: SourceData) -> bool:
-    """True when targets are vote counts (not one-hot)."""
-    t = src.targets
-    return bool(len(t)) and not np.all((t == 0) | (t == 1)) or bool(np.any(t.sum(1) > 1))
+    """True when targets are crowd vote counts (some row sums past one) rather than one-hot labels."""
+    return bool(np.any(src.targets.sum(1) > 1.0 + 1e-6))
 
 
 def apply_votes(src: SourceData, policy: VotePolicy, emotion_mask: np.ndarray) -> SourceData:

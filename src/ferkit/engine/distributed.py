@@ -42,9 +42,10 @@ def pick_device(name: str, local_rank: int = 0) -> torch.device:
     return torch.device("cpu")
 
 
-def all_reduce_mean(x: float, info: DistInfo) -> float:
+def all_reduce_mean(x: float, info: DistInfo, device: torch.device) -> float:
+    """The mean of a number over all ranks (on ``device``: nccl reduces only GPU tensors)."""
     if info.world <= 1:
         return x
-    t = torch.tensor([x], dtype=torch.float64)
+    t = torch.tensor([x], dtype=torch.float64, device=device)
     dist.all_reduce(t)
     return float(t.item() / info.world)

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from ferkit.data.sample import SourceData, Split
-from ferkit.data.votes import apply_votes
+from ferkit.data.votes import apply_votes, is_vote_source
 from ferkit.engine.metrics import classification_report
 from ferkit.preprocess import to_input
 
@@ -94,7 +94,7 @@ def evaluate_source(
     part = src.split(split)
     if len(part) == 0:
         raise ValueError(f"{src.path}: has no {split!r} split (splits: {src.split_names()})")
-    if np.any(part.targets.sum(1) > 1.0 + 1e-6):  # crowd votes: the usual protocol scores the unique majority
+    if is_vote_source(part):  # crowd votes: the usual protocol scores the unique majority
         emotions = np.array([n is not None for n in part.taxonomy.canonical()])
         n0 = len(part)
         part = apply_votes(part, "majority", emotions)

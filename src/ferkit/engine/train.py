@@ -260,7 +260,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = False, on_epo
         order = epoch_order(data.train, cfg, epoch, info)
         t0 = time.perf_counter()
         stats = train_one_epoch(wrapped, optimizer, scheduler, data, order, aug, cfg, device, weights, progress)
-        stats = {k: all_reduce_mean(v, info) for k, v in stats.items()}
+        stats = {k: all_reduce_mean(v, info, device) for k, v in stats.items()}
         stats.update(validate(model, data.val, device) if len(data.val) else {"val_acc": stats["train_acc"]})
         stats.update(epoch=epoch, lr=scheduler.get_last_lr()[0], seconds=time.perf_counter() - t0)
         history.append(stats)
