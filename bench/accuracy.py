@@ -3,7 +3,7 @@
 Usage (from the project root):
     python bench/accuracy.py [MODEL] [--out bench/results/accuracy-NAME.json]
 
-MODEL defaults to the shipped model (``src/ferkit/weights/ferkit-v1.ferkit``). Scored sets:
+MODEL defaults to the shipped model (``src/ferkit/weights/<PRETRAINED>.ferkit``). Scored sets:
 - FER-2013 PrivateTest (``../shared/data/fer2013.zip``, split ``test``), 7 classes, with TTA none, flip, tencrop;
 - FER+ FER2013Test (``../shared/data/ferplus.zip``, split ``test``, ``label.csv`` votes), unique-majority labels,
   8 emotions (contempt included), with TTA none, flip, tencrop;
@@ -34,7 +34,10 @@ def machine() -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("model", nargs="?", default=str(ROOT / "src/ferkit/weights/ferkit-v1.ferkit"))
+    sys.path.insert(0, str(ROOT / "src"))
+    from ferkit.inference.predictor import PRETRAINED, WEIGHTS_DIR
+
+    ap.add_argument("model", nargs="?", default=str(WEIGHTS_DIR / f"{PRETRAINED}.ferkit"))
     ap.add_argument("--out", help="JSON results file (default: bench/results/accuracy-<model stem>.json)")
     ap.add_argument("--tta", nargs="+", default=["none", "flip", "tencrop"])
     args = ap.parse_args()

@@ -72,6 +72,7 @@ def main() -> int:
                     "n": rep["n"],
                     "accuracy": rep["accuracy"],
                     "macro_f1": rep["macro_f1"],
+                    "ece": rep["ece"],
                     "recall": {c: m["recall"] for c, m in rep["per_class"].items()},
                     "excluded": rep["excluded"],
                 }

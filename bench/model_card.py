@@ -3,9 +3,10 @@
 Usage (from the project root, after ``bench/accuracy.py`` and ``bench/int8_accuracy.py`` have scored the models):
     python bench/model_card.py --run runs/fernet-v1 --seed-run runs/seed
 
-Reads: the shipped model file (``src/ferkit/weights/ferkit-v1.ferkit``: config, temperature, metrics), the run's
-``metrics.jsonl`` (training time and throughput), ``bench/results/accuracy-ferkit-v1.json`` and, when present,
-``bench/results/accuracy-seed.json`` and ``bench/results/int8_accuracy.json``.
+Reads: the shipped model file (``src/ferkit/weights/<PRETRAINED>.ferkit``: config, temperature, metrics), the run's
+``metrics.jsonl`` (training time and throughput), ``bench/results/accuracy-<PRETRAINED>.json`` and, when present,
+``bench/results/accuracy-seed.json``, ``bench/results/accuracy-fer.json`` (the `fer` package, by
+``bench/fer_accuracy.py``) and ``bench/results/int8_accuracy.json``.
 Writes: ``src/ferkit/weights/MODEL_CARD.md`` and the block between ``<!-- model:start -->`` and
 ``<!-- model:end -->`` in ``README.md``.
 """
@@ -31,6 +32,12 @@ def pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.2f}%"
 
 
+def ece(row: dict) -> str:
+    if row.get("ece_uncalibrated") is None:
+        return f"{row['ece']:.3f} (no temperature)" if row.get("ece") is not None else "n/a"
+    return f"{row['ece_uncalibrated']:.3f} -> {row['ece']:.3f}"
+
+
 def headline(res: dict) -> dict[str, str]:
     fer = {t: pick(res, "fer2013", "test", t) for t in ("none", "flip", "tencrop")}
     fp = {t: pick(res, "ferplus", "test", t) for t in ("none", "flip", "tencrop")}
@@ -43,11 +50,11 @@ def headline(res: dict) -> dict[str, str]:
         "fp_ten": pct(fp["tencrop"]["accuracy"]) if fp["tencrop"] else "n/a",
         "fp_f1": pct(fp["none"]["macro_f1"]),
         "contempt": pct(fp["none"]["recall"].get("contempt")),
-        "ece_fer": f"{fer['none']['ece_uncalibrated']:.3f} -> {fer['none']['ece']:.3f}",
-        "ece_fp": f"{fp['none']['ece_uncalibrated']:.3f} -> {fp['none']['ece']:.3f}",
+        "ece_fer": ece(fer["none"]),
+        "ece_fp": ece(fp["none"]),
         "n_fer": str(fer["none"]["n"]),
         "n_fp": str(fp["none"]["n"]),
-        "n_fp_excluded": str(sum(fp["none"]["excluded"]["test_classes_missing_from_model"].values())),
+        "n_fp_excluded": str(sum(fp["none"]["excluded"].get("test_classes_missing_from_model", {}).values())),
     }
 
 
@@ -70,13 +77,17 @@ def main() -> int:
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
     from ferkit.engine.checkpoint import load_model_file
+    from ferkit.inference.predictor import PRETRAINED as NAME
 
-    mf = load_model_file(WEIGHTS / "ferkit-v1.ferkit")
-    ours = json.loads((RESULTS / "accuracy-ferkit-v1.json").read_text())
+    mf = load_model_file(WEIGHTS / f"{NAME}.ferkit")
+    ours = json.loads((RESULTS / f"accuracy-{NAME}.json").read_text())
     h = headline(ours)
     run = run_summary(Path(args.run))
     seed_file = RESULTS / "accuracy-seed.json"
     seed = headline(json.loads(seed_file.read_text())) if seed_file.exists() else None
+    fer_file = RESULTS / "accuracy-fer.json"
+    fer = headline(json.loads(fer_file.read_text())) if fer_file.exists() else None
+    fer_col = {k: (fer[k] if fer else "not run") for k in h}
     seed_run = (
         run_summary(Path(args.seed_run)) if args.seed_run and Path(args.seed_run, "metrics.jsonl").exists() else None
     )
@@ -85,22 +96,26 @@ def main() -> int:
     n_params = sum(v.numel() for v in mf.state_dict.values() if v.dtype.is_floating_point)
     sources = ", ".join(s["path"] for s in mf.config["data"]["sources"])
 
+    def row(label: str, key: str) -> str:
+        return f"| {label} | {h[key]} | {seed[key] if seed else 'not run'} | {fer_col[key]} |"
+
     rows = [
-        "| | ferkit-v1 (fernet_s) | seed recipe (seed_cnn) |",
-        "|---|---|---|",
-        f"| FER-2013 PrivateTest accuracy, 7 classes | {h['fer_none']} | {seed['fer_none'] if seed else 'not run'} |",
-        f"| ... with flip TTA | {h['fer_flip']} | {seed['fer_flip'] if seed else ''} |",
-        f"| ... with ten-crop TTA | {h['fer_ten']} | {seed['fer_ten'] if seed else ''} |",
-        f"| FER-2013 PrivateTest macro-F1 | {h['fer_f1']} | {seed['fer_f1'] if seed else ''} |",
-        f"| FER+ test majority accuracy (model's classes) | {h['fp_none']} | {seed['fp_none'] if seed else ''} |",
-        f"| ... with ten-crop TTA | {h['fp_ten']} | {seed['fp_ten'] if seed else ''} |",
-        f"| FER+ test macro-F1 | {h['fp_f1']} | {seed['fp_f1'] if seed else ''} |",
-        f"| FER+ test contempt recall | {h['contempt']} | {seed['contempt'] if seed else ''} |",
-        f"| ECE (15 bins) FER-2013, before -> after temperature | {h['ece_fer']} | {seed['ece_fer'] if seed else ''} |",
-        f"| ECE (15 bins) FER+, before -> after temperature | {h['ece_fp']} | {seed['ece_fp'] if seed else ''} |",
-        f"| parameters | {n_params / 1e6:.2f} M | 4.97 M |",
+        f"| | {NAME} ({mf.arch}) | seed recipe (seed_cnn) | `fer` package (mini-Xception, int8) |",
+        "|---|---|---|---|",
+        row("FER-2013 PrivateTest accuracy, 7 classes", "fer_none"),
+        row("... with flip TTA", "fer_flip"),
+        row("... with ten-crop TTA", "fer_ten"),
+        row("FER-2013 PrivateTest macro-F1", "fer_f1"),
+        row("FER+ test majority accuracy (model's classes)", "fp_none"),
+        row("... with ten-crop TTA", "fp_ten"),
+        row("FER+ test macro-F1", "fp_f1"),
+        row("FER+ test contempt recall", "contempt"),
+        row("ECE (15 bins) FER-2013, before -> after temperature", "ece_fer"),
+        row("ECE (15 bins) FER+, before -> after temperature", "ece_fp"),
+        f"| parameters | {n_params / 1e6:.2f} M | 4.97 M | not counted |",
         f"| training | {run['epochs']} epochs, {run['hours']:.2f} h | "
-        + (f"{seed_run['epochs']} epochs, {seed_run['hours']:.2f} h |" if seed_run else " |"),
+        + (f"{seed_run['epochs']} epochs, {seed_run['hours']:.2f} h |" if seed_run else " |")
+        + " not stated |",
     ]
     table = "\n".join(rows)
     int8_line = ""
@@ -113,25 +128,29 @@ def main() -> int:
         ]
         int8_line = (
             "\nExported ONNX, FER-2013 PrivateTest accuracy without TTA (`python bench/int8_accuracy.py "
-            "src/ferkit/weights/ferkit-v1.ferkit`, same machine; ms per face at batch 1 on one thread):\n\n"
+            f"src/ferkit/weights/{NAME}.ferkit`, same machine; ms per face at batch 1 on one thread):\n\n"
             "| export | accuracy | points vs fp32 | ms/face | MB |\n|---|---|---|---|---|\n" + "\n".join(lines) + "\n"
         )
     readme = f"""## The shipped model
 
-`src/ferkit/weights/ferkit-v1.ferkit` (with `ferkit-v1.onnx` and the static-int8 `ferkit-v1.int8.onnx`, for inference
-without PyTorch): `fernet_s` trained
+`src/ferkit/weights/{NAME}.ferkit` (with `{NAME}.onnx` and the static-int8 `{NAME}.int8.onnx`, for inference
+without PyTorch): `{mf.arch}` trained
 with `ferkit train --config configs/fernet.yaml` on FER-2013 fused with FER+; classes
 {", ".join(mf.classes)}. Scored once on the test splits by `{ours["command"]}` ({ours["date"]}, {ours["machine"]}).
 FER-2013 test faces are scored among FER-2013's 7 classes ({h["n_fer"]} faces), FER+ test faces on their unique
 majority label among 8 emotions ({h["n_fp"]} faces). The seed recipe is the original design trained by
 `ferkit train --config configs/seed.yaml` (FER-2013 only, so 7 classes: its FER+ score leaves out the
 {seed["n_fp_excluded"] if seed else "n/a"} contempt faces, which it cannot name) and scored by the same command.
+The `fer` column is the `fer` package's own int8 mini-Xception (fer 25.10.3), scored by
+`python bench/fer_accuracy.py` with the same evaluation code (7 classes, so its FER+ score also leaves out the
+{fer["n_fp_excluded"] if fer else "n/a"} contempt faces; fer does not say which FER-2013 splits it trained on, so its
+test figures may be optimistic).
 
 {table}
 {int8_line}
 The model card, with the recipe and the training log, is `src/ferkit/weights/MODEL_CARD.md`.
 """
-    card = f"""# Model card: ferkit-v1
+    card = f"""# Model card: {NAME}
 
 - **Architecture**: `{mf.arch}` ({n_params / 1e6:.2f} M parameters), kwargs `{mf.arch_kwargs}`; input (B, 1, 48, 48)
   grey levels in [0, 1] (standardised inside the model), output logits over {len(mf.classes)} classes:

@@ -110,13 +110,13 @@ def main() -> int:
     from ferkit.export import calibration_faces, export_onnx  # noqa: F401
     from ferkit.inference.backends import OnnxBackend, TorchBackend, load_backend
     from ferkit.inference.detectors import HaarDetector, YuNetDetector
-    from ferkit.inference.predictor import WEIGHTS_DIR, Predictor
+    from ferkit.inference.predictor import PRETRAINED, WEIGHTS_DIR, Predictor
     from ferkit.inference.video import analyze_video
     from ferkit.models import build_model
     from ferkit.preprocess import to_input
 
     tmp = Path(tempfile.mkdtemp(prefix="ferkit-bench-"))
-    model = Path(args.model) if args.model else WEIGHTS_DIR / "ferkit-v1.ferkit"
+    model = Path(args.model) if args.model else WEIGHTS_DIR / f"{PRETRAINED}.ferkit"
     if not model.is_file():
         print(f"note: {model} not found; benchmarking a RANDOM-weight fernet_s (same architecture and cost)")
         torch.manual_seed(0)

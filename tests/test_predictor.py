@@ -8,7 +8,7 @@ from ferkit.errors import ImageError, ModelFileError
 from ferkit.inference import predictor as predictor_module
 from ferkit.inference.backends import load_backend
 from ferkit.inference.detectors import Detection, HaarDetector, YuNetDetector
-from ferkit.inference.predictor import Face, Predictor, softmax
+from ferkit.inference.predictor import PRETRAINED, Face, Predictor, softmax
 from ferkit.preprocess import to_input
 
 CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral", "contempt")
@@ -139,9 +139,9 @@ def test_model_file_errors(tmp_path, onnx_file):
 
 def test_from_pretrained(tmp_path, monkeypatch, model_file, onnx_file):
     monkeypatch.setattr(predictor_module, "WEIGHTS_DIR", tmp_path)
-    with pytest.raises(ModelFileError, match="ferkit-v1.ferkit: the pretrained model is not in this installation"):
+    with pytest.raises(ModelFileError, match=f"{PRETRAINED}.ferkit: the pretrained model is not in this installation"):
         Predictor.from_pretrained()
-    (tmp_path / "ferkit-v1.onnx").write_bytes(onnx_file.read_bytes())
+    (tmp_path / f"{PRETRAINED}.onnx").write_bytes(onnx_file.read_bytes())
     with pytest.raises(ModelFileError, match="backend='onnx'"):
         Predictor.from_pretrained()
     p = Predictor.from_pretrained(backend="onnx", detector=FixedDetector([]))
@@ -150,7 +150,7 @@ def test_from_pretrained(tmp_path, monkeypatch, model_file, onnx_file):
     assert Predictor.from_pretrained(detector=FixedDetector([])).backend.name == "onnx"
     monkeypatch.undo()
     monkeypatch.setattr(predictor_module, "WEIGHTS_DIR", tmp_path)
-    (tmp_path / "ferkit-v1.ferkit").write_bytes(model_file.read_bytes())
+    (tmp_path / f"{PRETRAINED}.ferkit").write_bytes(model_file.read_bytes())
     assert Predictor.from_pretrained(detector=FixedDetector([])).backend.name == "torch"
 
 

@@ -129,8 +129,8 @@ class Predictor:
 
     @classmethod
     def from_pretrained(cls, backend: BackendName = "auto", **kwargs: Any) -> Predictor:
-        """The shipped model: ``weights/ferkit-v1.ferkit`` with torch, ``weights/ferkit-v1.onnx`` with ONNX Runtime
-        (when asked, or when torch is not installed). Other arguments as in ``from_file``.
+        """The shipped model: ``weights/<PRETRAINED>.ferkit`` with torch, ``weights/<PRETRAINED>.onnx`` with ONNX
+        Runtime (when asked, or when torch is not installed). Other arguments as in ``from_file``.
 
         Raises:
             ModelFileError: the shipped weights are not in this installation.
@@ -233,7 +233,7 @@ class Predictor:
 
 
 def pretrained_path(backend: BackendName = "auto") -> Path:
-    """The shipped model file for a backend: ``weights/ferkit-v1.ferkit`` (torch) or ``weights/ferkit-v1.onnx``.
+    """The shipped model file for a backend: ``weights/<PRETRAINED>.ferkit`` (torch) or ``weights/<PRETRAINED>.onnx``.
 
     Raises:
         ModelFileError: the shipped weights are not in this installation.
