@@ -2,6 +2,7 @@
 
 import shutil
 
+import cv2
 import numpy as np
 import pytest
 import synth
@@ -74,3 +75,41 @@ def test_empty_folder_is_a_data_error(tmp_path):
         read_source(tmp_path / "empty")
     with pytest.raises(DataError, match="no class folders"):
         read_source(tmp_path / "empty", format="folder")
+
+
+# ---- parallel decoding --------------------------------------------------------------------------------------
+
+
+def _big_folder(root, n=40):
+    """``n`` colour 200x160 JPEGs in two class folders: large enough that decoding is real work."""
+    for k in range(n):
+        synth.write_image(
+            root / ("happy" if k % 2 else "sad") / f"img{k:03}.jpg", cv2.resize(synth.face(k, color=True), (200, 160))
+        )
+    return root
+
+
+def test_parallel_decoding_matches_serial(tmp_path):
+    root = _big_folder(tmp_path)
+    one = read_source(root, threads=1)
+    four = read_source(root, threads=4)
+    assert one.ids.tolist() == four.ids.tolist()
+    assert np.array_equal(one.images, four.images)
+    assert np.array_equal(one.targets, four.targets)
+    assert one.images.shape == (40, 48, 48)
+
+
+def test_parallel_decoding_reports_the_first_bad_image_in_order(tmp_path):
+    root = _big_folder(tmp_path)
+    synth.truncate(root / "happy/img005.jpg")
+    (root / "sad/img030.jpg").write_bytes(b"not an image")
+    synth.write_image(root / "sad/zz/late.jpg", synth.face(99))  # out of layout: the adapter itself rejects it
+    with pytest.raises(DataError, match=r"img005\.jpg.*truncated"):  # not the later layout error
+        read_source(root, threads=4)
+    skipped = []
+    for threads in (1, 4):
+        src = read_source(root, on_error="skip", threads=threads)
+        assert len(src) == 38
+        assert not any(i.endswith(("img005.jpg", "img030.jpg")) for i in src.ids)
+        skipped.append([s.where.rsplit("/", 1)[-1] for s in src.skipped])
+    assert skipped[0] == skipped[1] == ["img005.jpg", "img030.jpg", "late.jpg"]  # file order, any thread count

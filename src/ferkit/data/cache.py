@@ -32,7 +32,11 @@ def _key(tree: Tree, fmt: str, on_error: OnError) -> str:
 
 
 def load_source(
-    path: str | Path, format: str | None = None, on_error: OnError = "raise", cache: bool = True
+    path: str | Path,
+    format: str | None = None,
+    on_error: OnError = "raise",
+    cache: bool = True,
+    threads: int | None = None,
 ) -> SourceData:
     """Read a dataset in any supported layout, through the on-disk cache.
 
@@ -41,9 +45,10 @@ def load_source(
         format: force an adapter by name instead of detecting it.
         on_error: ``raise`` on the first bad record, or ``skip`` it and report it in ``skipped``.
         cache: read and write the decoded cache.
+        threads: image-decoding threads (default: the CPU count, at most 8).
     """
     if not cache:
-        return read_source(path, format, on_error)
+        return read_source(path, format, on_error, threads)
     tree = Tree(path)
     fmt = format or detect_format(tree)
     file = cache_dir() / f"{_key(tree, fmt, on_error)}.npz"
@@ -52,7 +57,7 @@ def load_source(
             return _load(file, path)
         except Exception:  # a damaged cache entry is rebuilt, never trusted
             file.unlink(missing_ok=True)
-    src = read_source(path, fmt, on_error)
+    src = read_source(path, fmt, on_error, threads)
     _save(file, src)
     return src
 

@@ -12,6 +12,7 @@ from typing import Literal
 
 import numpy as np
 
+from ferkit.data.storage import Encoded
 from ferkit.taxonomy import Taxonomy
 
 Split = Literal["train", "val", "test"]
@@ -25,13 +26,14 @@ class Sample:
 
     Attributes:
         id: stable identifier within the source (e.g. ``train/angry/Training_10118481.jpg`` or ``row 17``).
-        image: (48, 48) uint8 grayscale.
+        image: (48, 48) uint8 grayscale; adapters may yield the ``Encoded`` bytes instead, which ``read_source``
+            decodes in parallel before anything else sees the sample.
         split: ``train``, ``val`` or ``test``.
         target: (C,) float32 over the source taxonomy: one-hot for a hard label, vote counts for crowd labels.
     """
 
     id: str
-    image: np.ndarray
+    image: np.ndarray | Encoded
     split: Split
     target: np.ndarray
 

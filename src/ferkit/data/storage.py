@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import cv2
@@ -123,6 +124,21 @@ def decode_image(data: bytes, where: str, *, gray: bool = True) -> np.ndarray:
     if img is None:
         raise DataError(where, "not a decodable image (corrupt or unsupported format)")
     return img
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A face's image bytes, read but not decoded yet.
+
+    Adapters yield these so that ``read_source`` can decode many at once on a thread pool (OpenCV's decoders
+    release the GIL); ``face()`` gives the same array that ``to_face(decode_image(data, where))`` would.
+    """
+
+    data: bytes
+    where: str
+
+    def face(self) -> np.ndarray:
+        return to_face(decode_image(self.data, self.where))
 
 
 def to_face(img: np.ndarray, size: int = 48) -> np.ndarray:

@@ -1,20 +1,28 @@
 """Dataset adapters, one per storage format, and ``load_source`` which picks one by looking at the path.
 
 An adapter is a class with ``name``, ``taxonomy`` (the source's own class order), ``detect(tree) -> bool`` and
-``read(tree, policy) -> Iterator[Sample]``. An adapter whose classes depend on the files (the generic ``folder``
+``read(tree, policy) -> Iterator[Sample]`` (a sample's image may be the ``Encoded`` file, decoded later on a thread
+pool). An adapter whose classes depend on the files (the generic ``folder``
 adapter) also has ``taxonomy_of(tree) -> Taxonomy``. Adapters only parse storage; remapping and fusion live
 elsewhere.
 """
 
 from __future__ import annotations
 
+import os
+from collections import deque
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
+
+import numpy as np
 
 from ferkit.data.errors import ErrorPolicy, OnError
 from ferkit.data.sample import Sample, SourceData, from_samples
 from ferkit.data.sources import affectnet, ckplus, fer2013, ferplus, folder, jaffe, rafdb
-from ferkit.data.storage import Tree
+from ferkit.data.storage import Encoded, Tree
 from ferkit.errors import DataError
 from ferkit.taxonomy import Taxonomy
 
@@ -56,7 +64,9 @@ def detect_format(tree: Tree) -> str:
     raise DataError(tree.path, f"cannot tell the dataset format; pass --format, one of {sorted(ADAPTERS)}")
 
 
-def read_source(path: str | Path, format: str | None = None, on_error: OnError = "raise") -> SourceData:
+def read_source(
+    path: str | Path, format: str | None = None, on_error: OnError = "raise", threads: int | None = None
+) -> SourceData:
     """Read a dataset into arrays, without the cache. See ``ferkit.data.load_source``."""
     tree = Tree(path)
     fmt = format or detect_format(tree)
@@ -66,9 +76,52 @@ def read_source(path: str | Path, format: str | None = None, on_error: OnError =
     policy = ErrorPolicy(on_error)
     taxonomy_of = getattr(adapter, "taxonomy_of", None)
     taxonomy = taxonomy_of(tree) if taxonomy_of else adapter.taxonomy
-    samples: list[Sample] = list(adapter.read(tree, policy))
+    samples = decode_all(adapter.read(tree, policy), policy, threads)
     if not samples:
         first = f"; first: {policy.skipped[0].where}: {policy.skipped[0].reason}" if policy.skipped else ""
         raise DataError(path, f"no usable samples found as format {fmt!r} ({len(policy.skipped)} skipped{first})")
     name = Path(path).name.split(".")[0] or fmt
     return from_samples(samples, name=name, format=fmt, path=str(path), taxonomy=taxonomy, skipped=policy.skipped)
+
+
+def decode_all(samples: Iterable[Sample], policy: ErrorPolicy, threads: int | None = None) -> list[Sample]:
+    """The samples with every ``Encoded`` image decoded, on ``threads`` threads (default: CPU count, at most 8).
+
+    Reading the next files overlaps decoding, and at most a few hundred encoded images are held at once. A face
+    that does not decode goes to ``policy`` like any other bad record, in file order: under ``raise`` the first
+    bad record is the one reported, and under ``skip`` the skipped list reads the same for any thread count.
+    """
+    threads = threads or min(8, os.cpu_count() or 1)
+    out: list[Sample] = []
+    held: list[tuple[int, DataError]] = []  # (adapter skips recorded before this sample, its decode error)
+
+    def finish(sample: Sample, face: Future[np.ndarray] | None, mark: int) -> None:
+        try:
+            out.append(sample if face is None else replace(sample, image=face.result()))
+        except DataError as e:
+            if policy.on_error == "raise":
+                raise
+            held.append((mark, e))
+
+    with ThreadPoolExecutor(threads) as pool:
+        pending: deque[tuple[Sample, Future[np.ndarray] | None, int]] = deque()
+        try:
+            for s in samples:
+                face = pool.submit(s.image.face) if isinstance(s.image, Encoded) else None
+                pending.append((s, face, len(policy.skipped)))
+                if len(pending) >= 64 * threads:
+                    finish(*pending.popleft())
+        except DataError:  # the adapter raised on a later record: report any earlier bad image first
+            while pending:
+                finish(*pending.popleft())
+            raise
+        while pending:
+            finish(*pending.popleft())
+    adapter_skips, j = list(policy.skipped), 0  # merge the decode errors into the adapter's skips, in file order
+    policy.skipped.clear()
+    for mark, err in held:
+        policy.skipped.extend(adapter_skips[j:mark])
+        j = max(j, mark)
+        policy.handle(err)
+    policy.skipped.extend(adapter_skips[j:])
+    return out

@@ -19,7 +19,7 @@ import numpy as np
 
 from ferkit.data.errors import ErrorPolicy
 from ferkit.data.sample import Sample, Split, one_hot
-from ferkit.data.storage import Tree, decode_image, to_face
+from ferkit.data.storage import Encoded, Tree
 from ferkit.errors import DataError
 from ferkit.taxonomy import Taxonomy
 
@@ -72,7 +72,7 @@ class Adapter:
                         continue
                     if not 0 <= code < len(TAXONOMY):
                         raise DataError(tree.where(anns[key]), f"unknown expression code {code} (expected 0..10)")
-                    image = to_face(decode_image(tree.read(images[key]), tree.where(images[key])))
+                    image = Encoded(tree.read(images[key]), tree.where(images[key]))
                 except DataError as e:
                     policy.handle(e)
                     continue

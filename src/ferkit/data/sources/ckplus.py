@@ -13,7 +13,7 @@ from pathlib import PurePosixPath
 
 from ferkit.data.errors import ErrorPolicy
 from ferkit.data.sample import Sample, one_hot
-from ferkit.data.storage import Tree, decode_image, to_face
+from ferkit.data.storage import Encoded, Tree
 from ferkit.errors import DataError
 from ferkit.taxonomy import Taxonomy
 
@@ -50,7 +50,7 @@ class Adapter:
                 cls = parts[-2].lower() if len(parts) >= 2 else ""
                 if cls not in TAXONOMY:
                     raise DataError(tree.where(name), f"unknown class folder {cls!r}; known {list(TAXONOMY)}")
-                image = to_face(decode_image(tree.read(name), tree.where(name)))
+                image = Encoded(tree.read(name), tree.where(name))
             except DataError as e:
                 policy.handle(e)
                 continue

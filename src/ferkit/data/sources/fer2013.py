@@ -15,7 +15,7 @@ import numpy as np
 
 from ferkit.data.errors import ErrorPolicy
 from ferkit.data.sample import FACE_SIZE, Sample, Split
-from ferkit.data.storage import Tree, decode_image, to_face
+from ferkit.data.storage import Encoded, Tree
 from ferkit.errors import DataError
 from ferkit.taxonomy import Taxonomy
 
@@ -139,7 +139,7 @@ class FolderAdapter:
                     split = "train"
                 elif split is None or split == "train":
                     raise DataError(tree.where(name), "test file name must start with PublicTest_ or PrivateTest_")
-                image = to_face(decode_image(tree.read(name), tree.where(name)))
+                image = Encoded(tree.read(name), tree.where(name))
             except DataError as e:
                 policy.handle(e)
                 continue

@@ -19,7 +19,7 @@ import numpy as np
 from ferkit.data.errors import ErrorPolicy
 from ferkit.data.sample import Sample, Split
 from ferkit.data.sources.fer2013 import USAGE_SPLITS, find_csv, read_csv_rows
-from ferkit.data.storage import Tree, decode_image, to_face
+from ferkit.data.storage import Encoded, Tree
 from ferkit.errors import DataError
 from ferkit.taxonomy import Taxonomy
 
@@ -79,7 +79,7 @@ class FolderAdapter:
                         raise DataError(where, f"expected 12 fields, found {len(row)}", row=line)
                     votes = _votes(row[2 : 2 + len(TAXONOMY)], where, line)
                     name = base + row[0].strip()
-                    image = to_face(decode_image(tree.read(name), tree.where(name)))
+                    image = Encoded(tree.read(name), tree.where(name))
                 except DataError as e:
                     policy.handle(e)
                     continue

@@ -14,7 +14,7 @@ from pathlib import PurePosixPath
 
 from ferkit.data.errors import ErrorPolicy
 from ferkit.data.sample import Sample, Split, one_hot
-from ferkit.data.storage import Tree, decode_image, to_face
+from ferkit.data.storage import Encoded, Tree
 from ferkit.errors import DataError
 from ferkit.taxonomy import Taxonomy
 
@@ -77,7 +77,7 @@ class Adapter:
                 if cls is None:
                     layout = "<split>/<class>/<file>" if with_splits else "<class>/<file>"
                     raise DataError(tree.where(name), f"not in the layout {layout}")
-                image = to_face(decode_image(tree.read(name), tree.where(name)))
+                image = Encoded(tree.read(name), tree.where(name))
             except DataError as e:
                 policy.handle(e)
                 continue

@@ -20,7 +20,7 @@ from pathlib import PurePosixPath
 
 from ferkit.data.errors import ErrorPolicy
 from ferkit.data.sample import Sample, Split, one_hot
-from ferkit.data.storage import Tree, decode_image, to_face
+from ferkit.data.storage import Encoded, Tree
 from ferkit.errors import DataError
 from ferkit.taxonomy import Taxonomy
 
@@ -85,7 +85,7 @@ class BasicAdapter:
                 cls = _code(code, where, i + 1)
                 split = _split_of(fname, where, i + 1)
                 image_name = f"{base}Image/aligned/{PurePosixPath(fname).stem}_aligned.jpg"
-                image = to_face(decode_image(tree.read(image_name), tree.where(image_name)))
+                image = Encoded(tree.read(image_name), tree.where(image_name))
             except DataError as e:
                 policy.handle(e)
                 continue
@@ -155,7 +155,7 @@ class FolderAdapter:
                         tree.where(name),
                         f"folder says {cls!r} but {csv_file}, row {row} says {csv_cls!r} (labels disagree)",
                     )
-                image = to_face(decode_image(tree.read(name), tree.where(name)))
+                image = Encoded(tree.read(name), tree.where(name))
             except DataError as e:
                 policy.handle(e)
                 continue
