@@ -38,12 +38,13 @@ def face_image(faces: tuple[tuple[int, int, int], ...] = ((200, 240, 100),), siz
 @pytest.fixture(autouse=True)
 def _no_downloads(monkeypatch):
     """Tests never download: a detector lookup that would fetch YuNet fails as if offline."""
-    from ferkit.inference import detectors
+    from ferkit.errors import DetectorError
+    from ferkit.inference import yunet_file
 
     def offline(*args, **kwargs):
-        raise detectors.DetectorError("downloads are disabled in tests")
+        raise DetectorError("downloads are disabled in tests")
 
-    monkeypatch.setattr(detectors, "download_yunet", offline)
+    monkeypatch.setattr(yunet_file, "download_yunet", offline)
 
 
 @pytest.fixture(scope="session")

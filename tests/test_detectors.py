@@ -5,16 +5,10 @@ import numpy as np
 import pytest
 from conftest import face_image
 
-from ferkit.inference import detectors
-from ferkit.inference.detectors import (
-    DetectorError,
-    DetectorFallbackWarning,
-    HaarDetector,
-    YuNetDetector,
-    download_yunet,
-    find_yunet,
-    make_detector,
-)
+from ferkit.errors import DetectorError
+from ferkit.inference import yunet_file
+from ferkit.inference.detectors import DetectorFallbackWarning, HaarDetector, YuNetDetector, make_detector
+from ferkit.inference.yunet_file import download_yunet, find_yunet
 
 TWO_FACES = ((200, 240, 100), (480, 200, 60))
 
@@ -70,9 +64,9 @@ def test_find_yunet_order(tmp_path, monkeypatch, yunet_path):
     monkeypatch.setenv("FERKIT_YUNET", str(yunet_path))
     assert find_yunet() == yunet_path
     monkeypatch.delenv("FERKIT_YUNET")
-    detectors.cache_path().parent.mkdir(parents=True)
-    detectors.cache_path().write_bytes(yunet_path.read_bytes())
-    assert find_yunet() == detectors.cache_path()
+    yunet_file.cache_path().parent.mkdir(parents=True)
+    yunet_file.cache_path().write_bytes(yunet_path.read_bytes())
+    assert find_yunet() == yunet_file.cache_path()
 
 
 def test_auto_falls_back_to_haar_loudly(tmp_path, monkeypatch):

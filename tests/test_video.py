@@ -8,7 +8,8 @@ from conftest import draw_face
 from ferkit.cli import main
 from ferkit.errors import FerkitError
 from ferkit.inference.predictor import Face, Predictor
-from ferkit.inference.video import IouTracker, analyze_video, iou, open_source, plot_timeline
+from ferkit.inference.tracking import IouTracker, iou
+from ferkit.inference.video import analyze_video, open_source, plot_timeline
 
 CLASSES = ("happy", "sad")
 
@@ -108,7 +109,7 @@ def test_max_frames_and_early_stop(clip, model_file, tmp_path):
 
 
 def test_step_alpha_keeps_smoothing_time():
-    from ferkit.inference.video import step_alpha
+    from ferkit.inference.tracking import step_alpha
 
     assert step_alpha(0.3, 1) == pytest.approx(0.3)
     assert step_alpha(0.3, 2) == pytest.approx(1 - 0.7**2)

@@ -34,3 +34,7 @@ class ModelFileError(FerkitError):
 
 class ImageError(FerkitError):
     """An input image that cannot be read: missing, empty, truncated, not an image, or too large."""
+
+
+class DetectorError(FerkitError):
+    """A detector that cannot be built: model file missing, download failed, checksum mismatch."""

@@ -44,7 +44,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from ferkit.inference.video import IouTracker, analyze_video, plot_timeline, step_alpha
+    from ferkit.inference.tracking import IouTracker, step_alpha
+    from ferkit.inference.video import analyze_video, plot_timeline
 
     if args.every < 1 or not 0 < args.smooth <= 1:
         print("ferkit video: error: --every must be >= 1 and --smooth in (0, 1]", file=sys.stderr)

@@ -4,18 +4,15 @@ YuNet (OpenCV Zoo, MIT licence) is the default: fast, accurate, with five landma
 the same decoding as ``cv2.FaceDetectorYN`` (identical boxes, about twice as fast), or on OpenCV's DNN module.
 Its model file is found, in order, at an explicit path, at ``$FERKIT_YUNET``, or in the user cache
 (``~/.cache/ferkit/face_detection_yunet_2026may.onnx``, downloaded once with a sha256 check; a
-``face_detection_yunet_2023mar.onnx`` put there by hand is used too).
+``face_detection_yunet_2023mar.onnx`` put there by hand is used too): see ``ferkit.inference.yunet_file``.
 OpenCV's Haar cascade ships with OpenCV and needs no download; it is the fallback, always announced with a
 ``DetectorFallbackWarning``, never silent.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import tempfile
 import threading
-import urllib.request
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,25 +21,10 @@ from typing import Literal, Protocol
 import cv2
 import numpy as np
 
-from ferkit.errors import FerkitError
-
-# OpenCV Zoo's 2026may YuNet: the 2023mar network re-exported with a dynamic input size (what ONNX Runtime needs
-# to run it on any image size). The media URL serves the file itself; raw URLs of this Git LFS file serve a pointer.
-YUNET_FILE = "face_detection_yunet_2026may.onnx"
-YUNET_URL = (
-    "https://media.githubusercontent.com/media/opencv/opencv_zoo/main/models/face_detection_yunet/"
-    "face_detection_yunet_2026may.onnx"
-)
-YUNET_SHA256 = "ebafce4e3c118d6554634be5c27ab333b4c047a9a8c3faf1d7cf93101c22f0f0"  # 229,738 bytes
-# The older 2023mar release (fixed 640x640 input, 232,589 bytes,
-# sha256 8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4) also works, through OpenCV's DNN module.
-YUNET_LEGACY_FILES = ("face_detection_yunet_2023mar.onnx",)
+from ferkit.errors import DetectorError
+from ferkit.inference.yunet_file import find_yunet
 
 DetectorName = Literal["auto", "yunet", "haar"]
-
-
-class DetectorError(FerkitError):
-    """A detector that cannot be built: model file missing, download failed, checksum mismatch."""
 
 
 class DetectorFallbackWarning(UserWarning):
@@ -71,75 +53,6 @@ class Detector(Protocol):
     name: str
 
     def detect(self, image: np.ndarray) -> list[Detection]: ...
-
-
-# ---- finding the YuNet model file ----------------------------------------------------------------------------
-
-
-def cache_path() -> Path:
-    """Where the downloaded YuNet file lives: ``$FERKIT_CACHE`` or ``~/.cache/ferkit``."""
-    return Path(os.environ.get("FERKIT_CACHE", Path.home() / ".cache" / "ferkit")) / YUNET_FILE
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def download_yunet(dest: str | Path | None = None, url: str = YUNET_URL, sha256: str = YUNET_SHA256) -> Path:
-    """Download the YuNet model once into the user cache and check its sha256.
-
-    The file is written to a temporary name and renamed only after the checksum matches, so a failed or
-    tampered download never leaves a file that a later run would trust.
-
-    Raises:
-        DetectorError: the download failed or the checksum does not match.
-    """
-    dest = Path(dest) if dest is not None else cache_path()
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
-    os.close(fd)
-    try:
-        try:
-            with urllib.request.urlopen(url, timeout=30) as r, open(tmp, "wb") as f:
-                while chunk := r.read(1 << 16):
-                    f.write(chunk)
-        except Exception as e:
-            raise DetectorError(f"could not download YuNet from {url}: {e}") from None
-        got = sha256_file(tmp)
-        if got != sha256:
-            raise DetectorError(f"YuNet download from {url} has sha256 {got}, expected {sha256}; file discarded")
-        os.replace(tmp, dest)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return dest
-
-
-def find_yunet(path: str | Path | None = None, download: bool = False) -> Path:
-    """The YuNet model file: ``path``, else ``$FERKIT_YUNET``, else the user cache (downloading if asked).
-
-    Raises:
-        DetectorError: no file found (and no download asked), or the download failed.
-    """
-    if path is not None:
-        if not Path(path).is_file():
-            raise DetectorError(f"{path}: no such YuNet model file")
-        return Path(path)
-    env = os.environ.get("FERKIT_YUNET")
-    if env:
-        if not Path(env).is_file():
-            raise DetectorError(f"FERKIT_YUNET={env}: no such file")
-        return Path(env)
-    cached = cache_path()
-    for candidate in (cached, *(cached.with_name(n) for n in YUNET_LEGACY_FILES)):
-        if candidate.is_file():
-            return candidate
-    if download:
-        return download_yunet(cached)
-    raise DetectorError(f"no YuNet model file: pass a path, set FERKIT_YUNET, or download it to {cached}")
 
 
 # ---- detectors -----------------------------------------------------------------------------------------------
