@@ -107,7 +107,7 @@ def main() -> int:
     import torch
 
     from ferkit.engine.checkpoint import ModelFile, save_model_file
-    from ferkit.export import calibration_faces, export_onnx  # noqa: F401
+    from ferkit.export import export_onnx
     from ferkit.inference.backends import OnnxBackend, TorchBackend, load_backend
     from ferkit.inference.detectors import HaarDetector, YuNetDetector
     from ferkit.inference.predictor import PRETRAINED, WEIGHTS_DIR, Predictor
