@@ -89,7 +89,16 @@ def _big_folder(root, n=40):
     return root
 
 
-def test_parallel_decoding_matches_serial(tmp_path):
+@pytest.fixture
+def pooled(monkeypatch):
+    """Every chunk goes to the thread pool, however small its files."""
+    from ferkit.data import sources
+
+    monkeypatch.setattr(sources, "SMALL", 0)
+    monkeypatch.setattr(sources, "CHUNK", 4)
+
+
+def test_parallel_decoding_matches_serial(tmp_path, pooled):
     root = _big_folder(tmp_path)
     one = read_source(root, threads=1)
     four = read_source(root, threads=4)
@@ -99,7 +108,7 @@ def test_parallel_decoding_matches_serial(tmp_path):
     assert one.images.shape == (40, 48, 48)
 
 
-def test_parallel_decoding_reports_the_first_bad_image_in_order(tmp_path):
+def test_parallel_decoding_reports_the_first_bad_image_in_order(tmp_path, pooled):
     root = _big_folder(tmp_path)
     synth.truncate(root / "happy/img005.jpg")
     (root / "sad/img030.jpg").write_bytes(b"not an image")

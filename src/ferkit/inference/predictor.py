@@ -28,7 +28,7 @@ from ferkit.inference.preprocess import crop_faces
 from ferkit.preprocess import to_input
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
-PRETRAINED = "ferkit-v1"
+PRETRAINED = "ferkit-v2"
 
 
 @dataclass(frozen=True)
