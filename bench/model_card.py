@@ -174,7 +174,7 @@ The model card, with the recipe and the training log, is `src/ferkit/weights/MOD
 ## Limits
 - 48x48 grey faces from a frontal-ish detector crop; FER-2013 is web images with label noise (human accuracy is
   about 65%); expect lower accuracy on profile faces, children, and poses or lighting far from FER-2013's.
-- `contempt` comes from FER+ alone (165 training faces): its FER+ test recall is {h['contempt']}, and the
+- `contempt` comes from FER+ alone (165 training faces): its FER+ test recall is {h["contempt"]}, and the
   class-balancing options (`balance: weights` or `sampler`) have not been tried on it yet.
 - No `confused` class: no training source here expresses it.
 - One temperature is fitted on both validation sets together; the ECE rows above show, per test set, whether it
