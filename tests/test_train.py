@@ -13,7 +13,7 @@ from synth import write_fer2013_csv
 from ferkit.config import load_config
 from ferkit.engine.checkpoint import load_model_file
 from ferkit.engine.train import train
-from ferkit.errors import ConfigError
+from ferkit.errors import ConfigError, ModelFileError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -145,3 +145,44 @@ def test_ddp_only_rank_zero_writes(tmp_path):
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == sorted(
         ["config.yaml", "data.json", "last.pt", "best.ferkit", "model.ferkit", "metrics.jsonl", "curves.png"]
     )
+
+
+def test_init_starts_from_a_model_file_matching_classes_by_name(tmp_path):
+    from ferkit.engine.checkpoint import ModelFile, save_model_file
+    from ferkit.engine.train import init_weights
+    from ferkit.models import build_model
+
+    kwargs = {"widths": [8, 8, 16, 16]}
+    torch.manual_seed(1)
+    src = build_model("fernet_s", num_classes=3, **kwargs)
+    mf = ModelFile("fernet_s", kwargs, ["angry", "happy", "sad"], state_dict=src.state_dict())
+    save_model_file(mf, tmp_path / "a.ferkit")
+    cfg = load_config(config_file(tmp_path))
+    cfg.model.init = str(tmp_path / "a.ferkit")
+    torch.manual_seed(2)
+    dst = build_model("fernet_s", num_classes=3, **kwargs)
+    fresh = dst.fc.weight.detach().clone()
+    init_weights(dst, ["sad", "contempt", "angry"], cfg)
+    assert torch.equal(dst.stem[0].weight, src.stem[0].weight)  # the body is copied
+    assert torch.equal(dst.fc.weight[0], src.fc.weight[2]) and torch.equal(dst.fc.bias[0], src.fc.bias[2])  # sad
+    assert torch.equal(dst.fc.weight[2], src.fc.weight[0])  # angry
+    assert torch.equal(dst.fc.weight[1], fresh[1])  # contempt: unknown to the file, freshly initialised
+
+    cfg.model.kwargs = {"widths": [8, 8, 16, 32]}
+    with pytest.raises(ConfigError, match="a.ferkit: holds fernet_s"):
+        init_weights(build_model("fernet_s", num_classes=3, **cfg.model.kwargs), ["sad", "contempt", "angry"], cfg)
+
+
+def test_fine_tune_run_starts_where_the_file_left_off(tmp_path):
+    first = train(load_config(config_file(tmp_path, out="first", epochs=2)))
+    cfg = load_config(config_file(tmp_path, out="tuned", epochs=1, extra="  schedule: constant\n"))
+    cfg.model.init = str(first)
+    cfg.optim.lr = 0.0  # no step moves the weights: the run must end holding the file's weights
+    tuned = train(cfg)
+    a, b = load_model_file(first).state_dict, load_model_file(tuned).state_dict
+    for k in a:
+        if a[k].dtype.is_floating_point and "running" not in k:
+            assert torch.allclose(a[k], b[k]), k
+    cfg.model.init = str(tmp_path / "missing.ferkit")
+    with pytest.raises(ModelFileError, match="missing.ferkit"):
+        train(cfg)

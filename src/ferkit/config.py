@@ -37,6 +37,7 @@ class DataConfig:
 class ModelConfig:
     name: str = "fernet_s"  # registered architecture
     kwargs: dict[str, Any] = field(default_factory=dict)  # extra build_model arguments
+    init: str = ""  # a .ferkit file whose weights start the run (fine-tuning); classes matched by name
 
 
 @dataclass

@@ -24,7 +24,7 @@ from ferkit.data.augment import build_augment
 from ferkit.data.cache import load_source
 from ferkit.data.fusion import Fused, fuse
 from ferkit.engine.calibrate import fit_temperature
-from ferkit.engine.checkpoint import ModelFile, atomic_torch_save, save_model_file
+from ferkit.engine.checkpoint import ModelFile, atomic_torch_save, load_model_file, save_model_file
 from ferkit.engine.distributed import DistInfo, all_reduce_mean, init_distributed, pick_device
 from ferkit.engine.losses import partial_label_loss
 from ferkit.errors import ConfigError, ModelFileError
@@ -87,6 +87,36 @@ def class_weights(train: Fused) -> torch.Tensor:
     freq = train.targets.sum(0)
     w = np.where(freq > 0, 1.0 / np.sqrt(np.maximum(freq, 1e-9)), 0.0)
     return torch.tensor(w / w[freq > 0].mean(), dtype=torch.float32)
+
+
+def init_weights(model: nn.Module, classes: list[str], cfg: TrainConfig) -> None:
+    """Start ``model`` from the weights of the model file ``cfg.model.init`` (fine-tuning).
+
+    The file must hold the same architecture and kwargs. The head (the model's last ``nn.Linear``) is copied row by
+    row for the classes both know, matched by name; rows of classes the file lacks keep their fresh initialisation.
+
+    Raises:
+        ModelFileError: the file is missing, corrupt or not a ferkit model file.
+        ConfigError: the file holds another architecture.
+    """
+    mf = load_model_file(cfg.model.init)
+    if mf.arch != cfg.model.name or json.dumps(mf.arch_kwargs, sort_keys=True) != json.dumps(
+        cfg.model.kwargs, sort_keys=True
+    ):
+        raise ConfigError(
+            f"model.init={cfg.model.init}: holds {mf.arch} {mf.arch_kwargs}, "
+            f"but the config builds {cfg.model.name} {cfg.model.kwargs}"
+        )
+    head = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)][-1]
+    own = model.state_dict()
+    rows = [(classes.index(c), mf.classes.index(c)) for c in classes if c in mf.classes]
+    for key, value in mf.state_dict.items():
+        if key.startswith(head + "."):
+            for i, j in rows:
+                own[key][i] = value[j]
+        else:
+            own[key] = value
+    model.load_state_dict(own)
 
 
 def epoch_order(train: Fused, cfg: TrainConfig, epoch: int, info: DistInfo) -> np.ndarray:
@@ -232,7 +262,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = False, on_epo
     out = Path(cfg.out)
     data = prepare_data(cfg)
     classes = list(data.train.taxonomy.classes)
-    model = build_model(cfg.model.name, num_classes=len(classes), **cfg.model.kwargs).to(device)
+    model = build_model(cfg.model.name, num_classes=len(classes), **cfg.model.kwargs)
+    if cfg.model.init and not resume:
+        init_weights(model, classes, cfg)
+    model = model.to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     steps = (len(data.train) // info.world) // cfg.batch_size
