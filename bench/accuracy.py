@@ -32,6 +32,15 @@ def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}, python {platform.python_version()}"
 
 
+def provenance(script: str) -> dict[str, str]:
+    """When, where and how a result was measured: date, machine and the command line that reruns it."""
+    return {
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(),
+        "command": f"python bench/{script} " + " ".join(sys.argv[1:]),
+    }
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sys.path.insert(0, str(ROOT / "src"))
@@ -53,9 +62,7 @@ def main() -> int:
         "arch": info.arch,
         "classes": classes,
         "temperature": info.temperature,
-        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": machine(),
-        "command": "python bench/accuracy.py " + " ".join(sys.argv[1:]),
+        **provenance("accuracy.py"),
         "sets": [],
     }
     for name, path in SETS:

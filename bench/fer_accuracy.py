@@ -13,7 +13,6 @@ unseen by it: treat its figures as an upper bound.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import sys
 from pathlib import Path
@@ -23,7 +22,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from accuracy import SETS, machine  # noqa: E402
+from accuracy import SETS, provenance  # noqa: E402
 from fer_pkg import fer_classifier, load_fer  # noqa: E402
 
 FER_CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]  # fer's output order
@@ -55,9 +54,7 @@ def main() -> int:
     results = {
         "model": "fer 25.10.3 emotion_model_quantized.tflite (LiteRT 2.3.0)",
         "classes": FER_CLASSES,
-        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": machine(),
-        "command": "python bench/fer_accuracy.py " + " ".join(sys.argv[1:]),
+        **provenance("fer_accuracy.py"),
         "sets": [],
     }
     for name, path in SETS:
