@@ -78,6 +78,7 @@ def main() -> int:
     sys.path.insert(0, str(ROOT / "src"))
     from ferkit.engine.checkpoint import load_model_file
     from ferkit.inference.predictor import PRETRAINED as NAME
+    from ferkit.models import build_model
 
     mf = load_model_file(WEIGHTS / f"{NAME}.ferkit")
     ours = json.loads((RESULTS / f"accuracy-{NAME}.json").read_text())
@@ -94,6 +95,7 @@ def main() -> int:
     int8_file = RESULTS / "int8_accuracy.json"
     int8 = json.loads(int8_file.read_text()) if int8_file.exists() else None
     n_params = sum(v.numel() for v in mf.state_dict.values() if v.dtype.is_floating_point)
+    seed_params = sum(p.numel() for p in build_model("seed_cnn", num_classes=7).parameters())
     sources = ", ".join(s["path"] for s in mf.config["data"]["sources"])
 
     def row(label: str, key: str) -> str:
@@ -112,7 +114,7 @@ def main() -> int:
         row("FER+ test contempt recall", "contempt"),
         row("ECE (15 bins) FER-2013, before -> after temperature", "ece_fer"),
         row("ECE (15 bins) FER+, before -> after temperature", "ece_fp"),
-        f"| parameters | {n_params / 1e6:.2f} M | 4.97 M | not counted |",
+        f"| parameters | {n_params / 1e6:.2f} M | {seed_params / 1e6:.2f} M | not counted |",
         f"| training | {run['epochs']} epochs, {run['hours']:.2f} h | "
         + (f"{seed_run['epochs']} epochs, {seed_run['hours']:.2f} h |" if seed_run else " |")
         + " not stated |",

@@ -2,18 +2,11 @@
 
 import numpy as np
 import pytest
+import synth
 
 from ferkit.engine.checkpoint import load_model_file
 from ferkit.inference.predictor import PRETRAINED, WEIGHTS_DIR, Predictor
 from ferkit.taxonomy import FERKIT
-
-
-def _faces(n=16, seed=0):
-    """Smooth random 48x48 faces: not real faces, but they exercise every layer with varied inputs."""
-    import cv2
-
-    rng = np.random.default_rng(seed)
-    return np.stack([cv2.resize(rng.integers(0, 256, (6, 6), dtype=np.uint8), (48, 48)) for _ in range(n)])
 
 
 def test_shipped_files_are_there_and_small():
@@ -35,7 +28,7 @@ def test_shipped_model_file_describes_itself():
 
 
 def test_shipped_backends_agree():
-    faces = _faces()
+    faces = np.stack([synth.face(seed) for seed in range(16)])  # smooth random 48x48 images
     torch_p = Predictor.from_pretrained(backend="torch", detector="haar").classify(faces)
     onnx_p = Predictor.from_pretrained(backend="onnx", detector="haar").classify(faces)
     assert torch_p.shape == (len(faces), len(load_model_file(WEIGHTS_DIR / f"{PRETRAINED}.ferkit").classes))
