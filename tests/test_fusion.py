@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ferkit.data.fusion import expressible, fuse, remap
+from ferkit.data.fusion import expressible, fuse, remap, shared_faces
 from ferkit.data.sample import SourceData
 from ferkit.data.sources import fer2013, ferplus
 from ferkit.data.votes import apply_votes
@@ -84,3 +84,23 @@ def test_fuse_removes_train_faces_leaked_into_test():
 def test_fuse_explicit_target_rejects_unknown_names():
     with pytest.raises(KeyError):
         Taxonomy.from_names(["happy", "bored"])
+
+
+def test_shared_faces_pairs_each_face_once_per_source():
+    a = make_source("a", fer2013.TAXONOMY, [onehot(0, 7)] * 6, ["train"] * 6, seed=1)
+    b = make_source("b", fer2013.TAXONOMY, [onehot(1, 7)] * 5, ["train"] * 5, seed=2)
+    noisy = np.clip(a.images.astype(int) + np.random.default_rng(0).integers(-2, 3, a.images.shape), 0, 255)
+    b.images[:4] = noisy[[4, 0, 2, 2]].astype(np.uint8)  # b0 ~ a4, b1 ~ a0, b2 and b3 ~ a2; b4 is a stranger
+    b.images[2] = a.images[2]  # the exact copy claims a2 before the noisy one
+    fused = fuse([a, b], leak_free=False)
+    assert shared_faces(fused).tolist() == [[0, 7], [1, -1], [2, 8], [3, -1], [4, 6], [5, -1], [9, -1], [10, -1]]
+
+
+def test_shared_faces_never_merges_rows_of_one_source():
+    a = make_source("a", fer2013.TAXONOMY, [onehot(0, 7)] * 4, ["train"] * 4, seed=1)
+    a.images[3] = a.images[0]
+    assert shared_faces(fuse([a], leak_free=False)).tolist() == [[0], [1], [2], [3]]
+    b = make_source("b", fer2013.TAXONOMY, [onehot(1, 7)] * 2, ["train"] * 2, seed=2)
+    b.images[:] = a.images[[0, 0]]
+    faces = shared_faces(fuse([a, b], leak_free=False))
+    assert faces.shape == (4, 2) and sorted(faces[:, 1][faces[:, 1] >= 0].tolist()) == [4, 5]

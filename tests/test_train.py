@@ -97,6 +97,30 @@ def test_resume_with_another_config_is_refused(tmp_path):
         train(cfg, resume=True)
 
 
+def test_group_faces_runs_each_shared_face_once_with_every_label(tmp_path, monkeypatch):
+    from ferkit.engine import train as T
+
+    cfg = load_config(config_file(tmp_path, epochs=6))
+    cfg.data.sources = cfg.data.sources * 2  # two sources labelling the same 56 training images
+    cfg.data.group_faces = True
+    data = T.prepare_data(cfg)
+    assert data.faces.shape == (56, 2) and (data.train.source[data.faces] == [0, 1]).all()
+    model = T.build_model(cfg.model.name, num_classes=len(data.train.taxonomy), **cfg.model.kwargs)
+    shown, scored, loss = [], [], T.partial_label_loss
+    model.register_forward_hook(lambda m, i, o: shown.append(len(i[0])))
+    monkeypatch.setattr(T, "partial_label_loss", lambda logits, *a: scored.append(len(logits)) or loss(logits, *a))
+    opt, sched = T.build_optimizer(model, cfg, 7)
+    order = T.epoch_order(data, cfg, 0, T.DistInfo(0, 1, 0))
+    T.train_one_epoch(model, opt, sched, data, order, torch.nn.Identity(), cfg, torch.device("cpu"), None, False)
+    assert sum(shown) == 56 and sum(scored) == 112  # each face run once, scored against both labels
+    monkeypatch.undo()
+    path = train(cfg)
+    summary = json.loads((tmp_path / "run" / "data.json").read_text())
+    assert summary["samples_per_epoch"] == 56 and summary["faces_with_several_labels"] == 56
+    lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert max(x["val_acc"] for x in lines) > 0.4 and path.exists()
+
+
 DDP_SCRIPT = """
 import os, sys, torch
 from ferkit.config import load_config
@@ -109,7 +133,7 @@ data = T.prepare_data(cfg)
 model = T.build_model(cfg.model.name, num_classes=len(data.train.taxonomy), **cfg.model.kwargs)
 ddp = torch.nn.parallel.DistributedDataParallel(model)
 opt, sched = T.build_optimizer(model, cfg, 1)
-order = T.epoch_order(data.train, cfg, 0, info)[: cfg.batch_size]
+order = T.epoch_order(data, cfg, 0, info)[: cfg.batch_size]
 T.train_one_epoch(ddp, opt, sched, data, order, torch.nn.Identity(), cfg, torch.device("cpu"), None, False)
 # weights (parameters); BatchNorm running stats are per rank and re-broadcast from rank 0 at each forward
 torch.save({k: p.detach() for k, p in model.named_parameters()}, os.path.join(sys.argv[2], f"rank{info.rank}.pt"))

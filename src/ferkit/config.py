@@ -31,6 +31,7 @@ class DataConfig:
     classes: list[str] | None = None  # target taxonomy; None = every ferkit class some source can express
     holdout: float = 0.0  # >0: validate on this stratified fraction of train instead of the sources' val splits
     dedupe: bool = True  # drop training faces that near-duplicate a val/test face
+    group_faces: bool = False  # one training sample per distinct image, carrying every source's label for it
 
 
 @dataclass

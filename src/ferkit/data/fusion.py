@@ -153,3 +153,39 @@ def remove_leaks(fused: Fused) -> Fused:
         if n:
             fused.dropped[name]["leak:near-duplicate of val/test"] = n
     return fused.select(~leaks)
+
+
+def shared_faces(fused: Fused, threshold: int = 4, max_pixel_diff: float = 4.0) -> np.ndarray:
+    """Rows of different sources that hold the same face, grouped: (F, S) row indices padded with -1.
+
+    FER-2013 and FER+ label the same images (Kaggle's copies carry JPEG noise, FER+'s are lossless), so training can
+    run each face once per step and score it against both labels. A row of source ``k`` joins the face of its nearest
+    row in an earlier source (perceptual-hash distance at most ``threshold`` bits and mean absolute pixel difference
+    at most ``max_pixel_diff``; on the shared data the pairs differ by 1.6 grey levels at most), one row per source
+    per face, closest pairs first; the rest stay faces of their own. Faces are ordered by their first row.
+    """
+    from ferkit.data.dedupe import find_duplicates, phash
+
+    n, hashes = len(fused), phash(fused.images)
+    face = np.arange(n)  # each row's face, named by the face's first row
+    for k in range(1, len(fused.names)):
+        query, ref = np.flatnonzero(fused.source == k), np.flatnonzero(fused.source < k)
+        if len(query) == 0 or len(ref) == 0:
+            continue
+        qi, ri, dist = find_duplicates(hashes[query], hashes[ref], threshold)
+        q, r = query[qi], ref[ri]
+        diff = np.abs(fused.images[q].astype(np.int16) - fused.images[r]).mean(axis=(1, 2))
+        ok = diff <= max_pixel_diff
+        q, r, dist, diff = q[ok], r[ok], dist[ok], diff[ok]
+        taken_rows, taken_faces = set(), set()
+        for i in np.lexsort((r, q, diff, dist)):  # closest pairs first; ties by row
+            if q[i] not in taken_rows and face[r[i]] not in taken_faces:
+                taken_rows.add(q[i])
+                taken_faces.add(face[r[i]])
+                face[q[i]] = face[r[i]]
+    ids, face_index = np.unique(face, return_inverse=True)  # ids are first rows, so faces keep row order
+    counts = np.bincount(face_index, minlength=len(ids))
+    rows = np.argsort(face_index, kind="stable")
+    out = np.full((len(ids), max(1, int(counts.max(initial=1)))), -1, np.int64)
+    out[face_index[rows], np.arange(n) - np.repeat(np.cumsum(counts) - counts, counts)] = rows
+    return out

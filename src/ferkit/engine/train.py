@@ -22,7 +22,7 @@ from torch import nn
 from ferkit.config import TrainConfig, to_dict
 from ferkit.data.augment import build_augment
 from ferkit.data.cache import load_source
-from ferkit.data.fusion import Fused, fuse
+from ferkit.data.fusion import Fused, fuse, shared_faces
 from ferkit.engine.calibrate import fit_temperature
 from ferkit.engine.checkpoint import ModelFile, atomic_torch_save, load_model_file, save_model_file
 from ferkit.engine.distributed import DistInfo, all_reduce_mean, init_distributed, pick_device
@@ -40,6 +40,7 @@ class Data:
     train: Fused
     val: Fused
     sampled: np.ndarray  # (N_train,) bool: draw a hard label each epoch (vote policy "probability")
+    faces: np.ndarray  # (F, R) int64: the training rows of each sample, padded with -1 (one row each, ungrouped)
 
 
 # ---- data -----------------------------------------------------------------------------------------------------
@@ -66,7 +67,8 @@ def prepare_data(cfg: TrainConfig) -> Data:
     if len(train) == 0:
         raise ConfigError("no training faces after fusion (check data.sources and data.classes)")
     sampled = np.array([policies[k] == "probability" for k in train.source], bool)
-    return Data(train, val, sampled)
+    faces = shared_faces(train) if cfg.data.group_faces else np.arange(len(train))[:, None]
+    return Data(train, val, sampled, faces)
 
 
 def _holdout(train: Fused, fraction: float, seed: int) -> tuple[Fused, Fused]:
@@ -119,16 +121,17 @@ def init_weights(model: nn.Module, classes: list[str], cfg: TrainConfig) -> None
     model.load_state_dict(own)
 
 
-def epoch_order(train: Fused, cfg: TrainConfig, epoch: int, info: DistInfo) -> np.ndarray:
-    """Row order for one epoch, from the seed and epoch alone (so a resumed run repeats it), sharded by rank."""
+def epoch_order(data: Data, cfg: TrainConfig, epoch: int, info: DistInfo) -> np.ndarray:
+    """Sample (face) order for one epoch, from the seed and epoch alone (so a resumed run repeats it), by rank."""
     rng = np.random.default_rng([cfg.seed, epoch])
+    n = len(data.faces)
     if cfg.balance == "sampler":
-        labels = train.targets.argmax(1)
-        freq = np.bincount(labels, minlength=train.targets.shape[1]).astype(float)
+        labels = data.train.targets[data.faces[:, 0]].argmax(1)  # a grouped face is drawn by its first label
+        freq = np.bincount(labels, minlength=data.train.targets.shape[1]).astype(float)
         p = 1.0 / freq[labels]
-        order = rng.choice(len(train), size=len(train), replace=True, p=p / p.sum())
+        order = rng.choice(n, size=n, replace=True, p=p / p.sum())
     else:
-        order = rng.permutation(len(train))
+        order = rng.permutation(n)
     per_rank = len(order) // info.world
     return order[info.rank * per_rank : (info.rank + 1) * per_rank]
 
@@ -158,12 +161,19 @@ def train_one_epoch(
     scaler = torch.amp.GradScaler(enabled=cfg.amp and device.type == "cuda")
     total, correct, seen, t0 = 0.0, 0, 0, time.perf_counter()
     bar = _bar(len(batches), progress, "train")
+    faces = torch.from_numpy(data.faces)
     for idx in batches:
-        idx_t = torch.from_numpy(idx)
-        x = images[idx_t].unsqueeze(1).float().div_(255)  # (B, 48, 48) -> (B, 1, 48, 48) in [0, 1]
+        rows = faces[torch.from_numpy(idx)]  # (B, R) training rows of these faces, -1 = none
+        shown = rows[:, 0]
+        if rows.shape[1] > 1:  # a shared face shows one of its sources' copies (JPEG or lossless), drawn at random
+            pick = (torch.rand(len(rows)) * (rows >= 0).sum(1)).long()
+            shown = rows[torch.arange(len(rows)), pick]
+        x = images[shown].unsqueeze(1).float().div_(255)  # (B, 48, 48) -> (B, 1, 48, 48) in [0, 1]
         x = aug(x).clamp_(0, 1)
-        y, m = targets[idx_t], masks[idx_t]
-        draw = sampled[idx_t]
+        face, slot = (rows >= 0).nonzero(as_tuple=True)  # every label of every face: (n,) face index, (n,) slot
+        row = rows[face, slot]
+        y, m = targets[row], masks[row]
+        draw = sampled[row]
         if draw.any():  # probabilistic label drawing: one hard label per face per epoch
             hard = torch.multinomial(y[draw], 1).squeeze(1)
             y = y.clone()
@@ -173,13 +183,15 @@ def train_one_epoch(
         x, y, m = x.to(device, non_blocking=True), y.to(device), m.to(device)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=cfg.amp):
             logits = model(x)
+        if rows.shape[1] > 1:
+            logits = logits[face.to(device)]  # one logit row per label: (B, K) -> (n, K)
         loss = partial_label_loss(logits, y, m, cfg.label_smoothing, weights)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()
         scheduler.step()
-        n = len(idx)
+        n = len(row)
         total += loss.item() * n
         pred = logits.detach().float().masked_fill(~m, float("-inf")).argmax(1)
         correct += int((pred == y.argmax(1)).sum())
@@ -268,7 +280,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = False, on_epo
     model = model.to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    steps = (len(data.train) // info.world) // cfg.batch_size
+    steps = (len(data.faces) // info.world) // cfg.batch_size
     optimizer, scheduler = build_optimizer(model, cfg, steps)
     start, best, history = 0, -1.0, []
     if resume and (out / "last.pt").exists():
@@ -290,7 +302,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = False, on_epo
     weights = class_weights(data.train).to(device) if cfg.balance == "weights" else None
     for epoch in range(start, cfg.epochs):
         torch.manual_seed(cfg.seed * 100_003 + epoch)  # augmentation RNG from (seed, epoch): resume is exact
-        order = epoch_order(data.train, cfg, epoch, info)
+        order = epoch_order(data, cfg, epoch, info)
         t0 = time.perf_counter()
         stats = train_one_epoch(wrapped, optimizer, scheduler, data, order, aug, cfg, device, weights, progress)
         stats = {k: all_reduce_mean(v, info, device) for k, v in stats.items()}
@@ -328,6 +340,8 @@ def _data_summary(data: Data) -> dict:
         "classes": list(data.train.taxonomy.classes),
         "train": {n: int((data.train.source == k).sum()) for k, n in enumerate(data.train.names)},
         "val": {n: int((data.val.source == k).sum()) for k, n in enumerate(data.val.names)},
+        "samples_per_epoch": len(data.faces),
+        "faces_with_several_labels": int(((data.faces >= 0).sum(1) > 1).sum()),
         "dropped": data.train.dropped,
     }
 

@@ -75,6 +75,14 @@ def fernet_s(num_classes: int, **kwargs: object) -> nn.Module:
 
 
 @register_model
+def fernet_xs(num_classes: int, **kwargs: object) -> nn.Module:
+    """FerNet-XS: widths 16-48-96-160, depths 1-1-1-1 (0.55M parameters; sized for 1 ms per face in ONNX fp32)."""
+    kwargs.setdefault("widths", (16, 48, 96, 160))
+    kwargs.setdefault("depths", (1, 1, 1, 1))
+    return FerNet(num_classes, **kwargs)  # type: ignore[arg-type]
+
+
+@register_model
 def fernet_m(num_classes: int, **kwargs: object) -> nn.Module:
     """FerNet-M: widths 32-64-128-256, depths 1-2-2-2 (2.8M parameters)."""
     kwargs.setdefault("widths", (32, 64, 128, 256))
