@@ -17,7 +17,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS: dict[str, dict] = {
-    "fernet_s (shipped)": {},
+    "fernet_s": {},
+    "fernet_xs (depths 1-1-1-1, widths 16-48-96-160)": {"depths": (1, 1, 1, 1), "widths": (16, 48, 96, 160)},
     "depths 1-1-1-1": {"depths": (1, 1, 1, 1)},
     "depths 0-1-2-1": {"depths": (0, 1, 2, 1)},
     "widths 16-40-80-160": {"widths": (16, 40, 80, 160)},
