@@ -1,11 +1,13 @@
 """Write the shipped model's card and the README's model section from measured results (nothing typed by hand).
 
 Usage (from the project root, after ``bench/accuracy.py`` and ``bench/int8_accuracy.py`` have scored the models):
-    python bench/model_card.py --run runs/fernet-v1 --seed-run runs/seed
+    python bench/model_card.py --run runs/fernet-xs --config configs/fernet-xs.yaml --seed-run runs/seed \
+        --previous ferkit-v2
 
 Reads: the shipped model file (``src/ferkit/weights/<PRETRAINED>.ferkit``: config, temperature, metrics), the run's
 ``metrics.jsonl`` (training time and throughput), ``bench/results/accuracy-<PRETRAINED>.json`` and, when present,
-``bench/results/accuracy-seed.json``, ``bench/results/accuracy-fer.json`` (the `fer` package, by
+``bench/results/accuracy-seed.json``, ``bench/results/accuracy-<--previous>.json`` (an earlier shipped model, for
+comparison), ``bench/results/accuracy-fer.json`` (the `fer` package, by
 ``bench/fer_accuracy.py``) and ``bench/results/int8_accuracy.json``.
 Writes: ``src/ferkit/weights/MODEL_CARD.md`` and the block between ``<!-- model:start -->`` and
 ``<!-- model:end -->`` in ``README.md``.
@@ -73,7 +75,9 @@ def run_summary(run: Path) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", required=True, help="the shipped model's training run folder")
+    ap.add_argument("--config", default="configs/fernet.yaml", help="the recipe the run was trained with")
     ap.add_argument("--seed-run", help="the seed recipe's run folder")
+    ap.add_argument("--previous", help="an earlier shipped model's name, shown as a column (its accuracy JSON)")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
     from ferkit.engine.checkpoint import load_model_file
@@ -97,13 +101,25 @@ def main() -> int:
     n_params = sum(v.numel() for v in mf.state_dict.values() if v.dtype.is_floating_point)
     seed_params = sum(p.numel() for p in build_model("seed_cnn", num_classes=7).parameters())
     sources = ", ".join(s["path"] for s in mf.config["data"]["sources"])
+    grouped = (
+        " `data.group_faces`: a face both sources label is one sample, run once per step and scored against both"
+        " labels."
+        if mf.config["data"].get("group_faces")
+        else ""
+    )
+
+    prev_file = RESULTS / f"accuracy-{args.previous}.json" if args.previous else None
+    prev = headline(json.loads(prev_file.read_text())) if prev_file and prev_file.exists() else None
+    prev_arch = json.loads(prev_file.read_text()).get("arch", "") if prev else ""
 
     def row(label: str, key: str) -> str:
-        return f"| {label} | {h[key]} | {seed[key] if seed else 'not run'} | {fer_col[key]} |"
+        cells = [h[key], *([prev[key]] if prev else []), seed[key] if seed else "not run", fer_col[key]]
+        return f"| {label} | " + " | ".join(cells) + " |"
 
+    prev_head = f" previously shipped {args.previous}{f' ({prev_arch})' if prev_arch else ''} |" if prev else ""
     rows = [
-        f"| | {NAME} ({mf.arch}) | seed recipe (seed_cnn) | `fer` package (mini-Xception, int8) |",
-        "|---|---|---|---|",
+        f"| | {NAME} ({mf.arch}) |{prev_head} seed recipe (seed_cnn) | `fer` package (mini-Xception, int8) |",
+        "|---|---|---|---|" + ("---|" if prev else ""),
         row("FER-2013 PrivateTest accuracy, 7 classes", "fer_none"),
         row("... with flip TTA", "fer_flip"),
         row("... with ten-crop TTA", "fer_ten"),
@@ -114,8 +130,9 @@ def main() -> int:
         row("FER+ test contempt recall", "contempt"),
         row("ECE (15 bins) FER-2013, before -> after temperature", "ece_fer"),
         row("ECE (15 bins) FER+, before -> after temperature", "ece_fp"),
-        f"| parameters | {n_params / 1e6:.2f} M | {seed_params / 1e6:.2f} M | not counted |",
-        f"| training | {run['epochs']} epochs, {run['hours']:.2f} h | "
+        f"| parameters | {n_params / 1e6:.2f} M |{' see its card |' if prev else ''} {seed_params / 1e6:.2f} M "
+        "| not counted |",
+        f"| training | {run['epochs']} epochs, {run['hours']:.2f} h |{' see its card |' if prev else ''} "
         + (f"{seed_run['epochs']} epochs, {seed_run['hours']:.2f} h |" if seed_run else " |")
         + " not stated |",
     ]
@@ -137,7 +154,7 @@ def main() -> int:
 
 `src/ferkit/weights/{NAME}.ferkit` (with `{NAME}.onnx` and the static-int8 `{NAME}.int8.onnx`, for inference
 without PyTorch): `{mf.arch}` trained
-with `ferkit train --config configs/fernet.yaml` on FER-2013 fused with FER+; classes
+with `ferkit train --config {args.config}` on FER-2013 fused with FER+; classes
 {", ".join(mf.classes)}. Scored once on the test splits by `{ours["command"]}` ({ours["date"]}, {ours["machine"]}).
 FER-2013 test faces are scored among FER-2013's 7 classes ({h["n_fer"]} faces), FER+ test faces on their unique
 majority label among 8 emotions ({h["n_fp"]} faces). The seed recipe is the original design trained by
@@ -162,9 +179,9 @@ The model card, with the recipe and the training log, is `src/ferkit/weights/MOD
 - **Data**: {sources}. FER-2013 faces carry hard labels among FER-2013's 7 classes; FER+ faces carry their crowd
   votes as soft targets (`crossentropy` policy) among 8 emotions. Partial-label loss: a face competes only among
   the classes its source could express. Training faces that near-duplicate any validation or test face were
-  removed before training (counts in the run log). Licences: FER-2013 has no explicit licence (released for the
+  removed before training (counts in the run log).{grouped} Licences: FER-2013 has no explicit licence (released for the
   ICML 2013 challenge; research use); FER+ labels are MIT (Microsoft).
-- **Recipe**: `configs/fernet.yaml`; exact command `ferkit train --config configs/fernet.yaml`.
+- **Recipe**: `{args.config}`; exact command `ferkit train --config {args.config}`.
   Resolved config stored in the model file.
 - **Training**: {run["epochs"]} epochs, {run["hours"]:.2f} hours of wall time, median {run["img_per_s"]:.0f} training
   images/s, on {ours["machine"]}, with other work sharing the CPU part of the time. Model selection: best mean
@@ -176,8 +193,8 @@ The model card, with the recipe and the training log, is `src/ferkit/weights/MOD
 ## Limits
 - 48x48 grey faces from a frontal-ish detector crop; FER-2013 is web images with label noise (human accuracy is
   about 65%); expect lower accuracy on profile faces, children, and poses or lighting far from FER-2013's.
-- `contempt` comes from FER+ alone (165 training faces): its FER+ test recall is {h["contempt"]}, and the
-  class-balancing options (`balance: weights` or `sampler`) have not been tried on it yet.
+- `contempt` comes from FER+ alone (165 training faces): its FER+ test recall is {h["contempt"]}. Fine-tuning with
+  inverse-square-root class weights (`balance: weights`) left it at 0% on validation (`notes/training.md`).
 - No `confused` class: no training source here expresses it.
 - One temperature is fitted on both validation sets together; the ECE rows above show, per test set, whether it
   helped (FER+ soft-label training leaves the model under-confident, FER-2013 hard labels less so). A temperature

@@ -141,6 +141,21 @@ def test_ready_only_after_the_model_loads(model_path):
         assert c.post("/v1/predict", content=image_bytes(), headers={"content-type": "image/jpeg"}).status_code == 200
 
 
+def test_load_first_finishes_loading_before_start_up_ends(model_path, tmp_path):
+    loaded = []
+
+    def slow_factory():
+        time.sleep(0.3)
+        loaded.append(1)
+        return make_predictor(model_path)
+
+    with TestClient(create_app(slow_factory, load_first=True)) as c:  # entering runs the lifespan's start-up
+        assert loaded and c.get("/readyz").json()["status"] == "ready"  # the very first answer: ready
+    with TestClient(create_app(tmp_path / "missing.ferkit", load_first=True)) as c:
+        r = c.get("/readyz")  # a failed load still ends start-up, and is reported
+        assert r.status_code == 503 and r.json()["status"] == "failed" and "missing.ferkit" in r.json()["detail"]
+
+
 def test_failed_load_is_reported_not_fatal(tmp_path):
     with TestClient(create_app(tmp_path / "missing.ferkit")) as c:
         deadline = time.monotonic() + 10

@@ -3,7 +3,8 @@
 Routes: ``POST /v1/predict`` (one image), ``POST /v1/predict/batch`` (several), ``GET /v1/model``,
 ``GET /healthz`` (the process answers), ``GET /readyz`` (the model is loaded), ``/docs`` (OpenAPI), ``/`` (web page).
 
-The model loads once, in a worker thread started by the lifespan, so ``/healthz`` answers while it loads.
+The model loads once, in a worker thread started by the lifespan, so ``/healthz`` answers while it loads
+(``load_first=True``, used by ``ferkit serve --workers N``, makes start-up wait for it instead).
 Decoding and inference never run on the event loop: there are ``max_concurrency`` slots, each a predictor with
 its own single worker thread, and a request waits for a free slot. One thread per predictor matters: detectors
 keep per-call state, and torch/OpenCV keep a pool of spinning helper threads per calling thread, so handing
@@ -168,13 +169,18 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }  # fmt: skip
 
 
-def create_app(model: ModelSource = None, settings: ServiceSettings | None = None) -> FastAPI:
+def create_app(
+    model: ModelSource = None, settings: ServiceSettings | None = None, load_first: bool = False
+) -> FastAPI:
     """The service as an ASGI app.
 
     Args:
         model: a predictor object (used as it is, one call at a time), a model file or ONNX path, or a
             zero-argument factory of predictors (called ``max_concurrency`` times); None: the pretrained model.
         settings: limits and options (defaults: ``ServiceSettings()``).
+        load_first: load the model before the server accepts connections (start-up waits for it), instead of in
+            the background while ``/healthz`` already answers. Several worker processes sharing one socket want
+            this: a worker still loading accepts nothing, so no client meets a 503 from it.
     """
     settings = settings or ServiceSettings()
     state = _State(settings)
@@ -201,6 +207,8 @@ def create_app(model: ModelSource = None, settings: ServiceSettings | None = Non
     async def lifespan(app: FastAPI):
         state.slots = asyncio.Queue()
         task = asyncio.create_task(load_in_background(state.slots))
+        if load_first:
+            await asyncio.shield(task)
         yield
         task.cancel()
         with suppress(asyncio.CancelledError):
@@ -295,7 +303,7 @@ def app_from_env() -> FastAPI:
 
     cfg = json.loads(os.environ.get("FERKIT_SERVE_CONFIG", "{}"))
     loader = default_loader(cfg.get("model"), **cfg.get("predictor", {}))
-    return create_app(loader, ServiceSettings.from_dict(cfg.get("settings", {})))
+    return create_app(loader, ServiceSettings.from_dict(cfg.get("settings", {})), load_first=True)
 
 
 __all__ = ["ServiceSettings", "app_from_env", "create_app"]
