@@ -169,9 +169,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }  # fmt: skip
 
 
-def create_app(
-    model: ModelSource = None, settings: ServiceSettings | None = None, load_first: bool = False
-) -> FastAPI:
+def create_app(model: ModelSource = None, settings: ServiceSettings | None = None, load_first: bool = False) -> FastAPI:
     """The service as an ASGI app.
 
     Args:
