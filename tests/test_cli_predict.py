@@ -36,6 +36,10 @@ def test_single_image_table_json_annotate(photos, model_file, tmp_path, capsys):
     assert img is not None and img.shape[1] >= 640
     assert main(["predict", str(photos / "blank.png"), *_args(model_file)]) == 0
     assert "no face found" in capsys.readouterr().out
+    assert main(["predict", str(photos / "sub" / "two.jpg"), "--json", "--tta", "flip", *_args(model_file)]) == 0
+    flipped = json.loads(capsys.readouterr().out)
+    assert [f["box"] for f in flipped["faces"]] == [f["box"] for f in d["faces"]]
+    assert flipped["faces"][0]["probs"] != d["faces"][0]["probs"]  # the mirror image changed the mean
 
 
 def test_single_bad_image_is_exit_1(photos, model_file, capsys):

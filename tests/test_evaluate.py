@@ -6,7 +6,8 @@ from synth import write_fer2013_csv
 
 from ferkit.cli import main
 from ferkit.data import read_source
-from ferkit.engine.evaluate import _views, evaluate_source
+from ferkit.engine.evaluate import evaluate_source
+from ferkit.preprocess import tta_views
 
 FER = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 
@@ -58,10 +59,10 @@ def test_test_class_missing_from_model_is_not_scored(tmp_path):
 
 def test_tta_views_keep_shape():
     faces = np.random.default_rng(0).integers(0, 255, (3, 48, 48), dtype=np.uint8)
-    assert len(_views(faces, "none")) == 1
-    flip = _views(faces, "flip")
+    assert len(tta_views(faces, "none")) == 1
+    flip = tta_views(faces, "flip")
     assert len(flip) == 2 and np.array_equal(flip[1], faces[:, :, ::-1])
-    ten = _views(faces, "tencrop")
+    ten = tta_views(faces, "tencrop")
     assert len(ten) == 10 and all(v.shape == faces.shape for v in ten)
 
 

@@ -84,6 +84,24 @@ def test_classify_and_temperature(predictor, model_file):
         predictor.classify(np.zeros((2, 48, 48, 3), np.uint8))
 
 
+def test_flip_tta_averages_a_face_and_its_mirror(predictor, model_file, monkeypatch):
+    crops = np.random.default_rng(1).integers(0, 256, (3, 48, 48), dtype=np.uint8)
+    predictor.tta = "flip"
+    probs = predictor.classify(crops)
+    backend, _ = load_backend(model_file, "torch")
+    views = [softmax(backend.logits(to_input(np.ascontiguousarray(v)))) for v in (crops, crops[:, :, ::-1])]
+    expected = softmax(np.log((views[0] + views[1]) / 2) / 1.5)  # mean over views, then the temperature
+    np.testing.assert_allclose(probs, expected, atol=1e-4)
+    np.testing.assert_allclose(predictor.classify(crops[:, :, ::-1]), probs, atol=1e-5)  # mirror-blind now
+    calls = []
+    real = predictor.backend.logits
+    monkeypatch.setattr(predictor.backend, "logits", lambda x: calls.append(x.shape) or real(x))
+    predictor.tta = "tencrop"
+    assert predictor.classify(crops).shape == (3, 8) and calls == [(30, 1, 48, 48)]  # every view in one batch
+    with pytest.raises(ValueError, match="tta"):
+        Predictor.from_file(model_file, detector=FixedDetector(DETS), tta="mirror")
+
+
 def test_inputs_path_bytes_rgb(predictor, tmp_path):
     img = face_image()
     path = tmp_path / "photo.png"

@@ -7,8 +7,12 @@ The face-crop parameters say how a detected face box becomes that square (see ``
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Literal
 
+import cv2
 import numpy as np
+
+TTA = Literal["none", "flip", "tencrop"]  # test-time augmentation: the views of a face averaged
 
 
 @dataclass(frozen=True)
@@ -36,3 +40,35 @@ class Preprocessing:
 def to_input(faces: np.ndarray) -> np.ndarray:
     """(B, H, W) uint8 faces -> (B, 1, H, W) float32 in [0, 1], the input every model takes."""
     return (faces.astype(np.float32) / 255.0)[:, None]
+
+
+def tta_views(faces: np.ndarray, tta: TTA) -> list[np.ndarray]:
+    """Test-time views of (B, H, W) uint8 faces, each the same shape: the faces themselves (``none``), plus their
+    mirror images (``flip``), or four corner and one centre crop of 90% side, and their mirrors (``tencrop``)."""
+    if tta == "none":
+        return [faces]
+    flipped = faces[:, :, ::-1]
+    if tta == "flip":
+        return [faces, flipped]
+    if tta != "tencrop":
+        raise ValueError(f"unknown tta {tta!r} (known: none, flip, tencrop)")
+    n, h, w = faces.shape
+    c = int(round(h * 0.9))  # crop side; crops are resized back to the input size
+    offs = [(0, 0), (0, w - c), (h - c, 0), (h - c, w - c), ((h - c) // 2, (w - c) // 2)]
+    views = []
+    for base in (faces, flipped):
+        for y, x in offs:
+            crop = base[:, y : y + c, x : x + c]
+            views.append(np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) for f in crop]))
+    return views
+
+
+def mean_softmax_logits(logits: list[np.ndarray]) -> np.ndarray:
+    """One logit row per face from several views' (B, K) logits: the log of the views' mean softmax."""
+    if len(logits) == 1:
+        return logits[0]
+    probs = []
+    for z in logits:
+        e = np.exp(z - z.max(1, keepdims=True))
+        probs.append(e / e.sum(1, keepdims=True))
+    return np.log(np.mean(probs, axis=0) + 1e-12).astype(np.float32)

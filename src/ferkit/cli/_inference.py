@@ -20,6 +20,8 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--det-size", type=int, default=640, help="detect on the image shrunk to this side (640)")
     g.add_argument("--threads", type=int, default=None, help="classifier threads (default: backend's own)")
     g.add_argument("--max-pixels", type=int, default=MAX_PIXELS, help="refuse larger images (default 50e6)")
+    g.add_argument("--tta", choices=("none", "flip", "tencrop"), default="none",
+                   help="average each face over its mirror image (flip) or ten crops (slower)")  # fmt: skip
 
 
 def build_predictor(args: argparse.Namespace, verb: str):
@@ -35,6 +37,7 @@ def build_predictor(args: argparse.Namespace, verb: str):
         min_face=args.min_face,
         max_pixels=args.max_pixels,
         det_size=args.det_size,
+        tta=args.tta,
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -77,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         "min_face": args.min_face,
         "det_size": args.det_size,
         "max_pixels": args.max_pixels,
+        "tta": args.tta,
     }
     common = dict(
         host=args.host,

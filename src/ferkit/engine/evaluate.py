@@ -10,36 +10,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from typing import Literal
 
-import cv2
 import numpy as np
 
 from ferkit.data.sample import SourceData, Split
 from ferkit.data.votes import apply_votes, is_vote_source
 from ferkit.engine.metrics import classification_report
-from ferkit.preprocess import to_input
+from ferkit.preprocess import TTA, mean_softmax_logits, to_input, tta_views
 
 LogitsFn = Callable[[np.ndarray], np.ndarray]  # (B, 1, H, W) float32 in [0, 1] -> (B, K) logits
-TTA = Literal["none", "flip", "tencrop"]
-
-
-def _views(faces: np.ndarray, tta: TTA) -> list[np.ndarray]:
-    """Test-time views of (B, H, W) uint8 faces, each the same shape."""
-    if tta == "none":
-        return [faces]
-    flipped = faces[:, :, ::-1]
-    if tta == "flip":
-        return [faces, flipped]
-    n, h, w = faces.shape
-    c = int(round(h * 0.9))  # crop side; crops are resized back to the input size
-    offs = [(0, 0), (0, w - c), (h - c, 0), (h - c, w - c), ((h - c) // 2, (w - c) // 2)]
-    views = []
-    for base in (faces, flipped):
-        for y, x in offs:
-            crop = base[:, y : y + c, x : x + c]
-            views.append(np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_LINEAR) for f in crop]))
-    return views
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -52,12 +31,8 @@ def predict_logits(logits_fn: LogitsFn, faces: np.ndarray, tta: TTA = "none", ba
     """Logits for (N, H, W) uint8 faces; with TTA, the log of the mean softmax over views."""
     out = []
     for i in range(0, len(faces), batch):
-        views = _views(faces[i : i + batch], tta)
-        logits = [logits_fn(to_input(np.ascontiguousarray(v))) for v in views]
-        if len(logits) == 1:
-            out.append(logits[0])
-        else:
-            out.append(np.log(np.mean([softmax(z) for z in logits], axis=0) + 1e-12))
+        views = tta_views(faces[i : i + batch], tta)
+        out.append(mean_softmax_logits([logits_fn(to_input(np.ascontiguousarray(v))) for v in views]))
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 

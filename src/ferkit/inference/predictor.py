@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 
@@ -25,7 +25,7 @@ from ferkit.inference.backends import Backend, BackendName, ModelInfo, load_back
 from ferkit.inference.detectors import Detection, Detector, DetectorName, make_detector
 from ferkit.inference.images import MAX_PIXELS, Color, ImageInput, load_image
 from ferkit.inference.preprocess import crop_faces
-from ferkit.preprocess import to_input
+from ferkit.preprocess import TTA, mean_softmax_logits, to_input, tta_views
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 PRETRAINED = "ferkit-v2"
@@ -86,12 +86,20 @@ class Predictor:
     """
 
     def __init__(
-        self, backend: Backend, info: ModelInfo, detector: Detector | None = None, max_pixels: int = MAX_PIXELS
+        self,
+        backend: Backend,
+        info: ModelInfo,
+        detector: Detector | None = None,
+        max_pixels: int = MAX_PIXELS,
+        tta: TTA = "none",
     ) -> None:
+        if tta not in get_args(TTA):
+            raise ValueError(f"tta must be one of {', '.join(get_args(TTA))}, got {tta!r}")
         self.backend = backend
         self.info = info
         self._detector = detector
         self.max_pixels = max_pixels
+        self.tta = tta
 
     # ---- construction ----------------------------------------------------------------------------------------
 
@@ -107,6 +115,7 @@ class Predictor:
         min_face: float = 20.0,
         max_pixels: int = MAX_PIXELS,
         det_size: int = 640,
+        tta: TTA = "none",
     ) -> Predictor:
         """A predictor from a ferkit model file (``.ferkit``) or an exported ``.onnx`` file.
 
@@ -121,11 +130,13 @@ class Predictor:
             max_pixels: refuse larger input images.
             det_size: the detector sees the image shrunk to this longer side; smaller is faster (detection
                 cost grows with pixels) but misses more small faces.
+            tta: test-time augmentation: ``none``, ``flip`` (each face and its mirror image, twice the classifier
+                cost) or ``tencrop`` (ten crops, ten times); the probabilities are the views' mean.
         """
         b, info = load_backend(path, backend, threads)
         if isinstance(detector, str):
             detector = make_detector(detector, yunet, score_threshold, min_face, max_side=det_size)
-        return cls(b, info, detector, max_pixels)
+        return cls(b, info, detector, max_pixels, tta)
 
     @classmethod
     def from_pretrained(cls, backend: BackendName = "auto", **kwargs: Any) -> Predictor:
@@ -142,7 +153,7 @@ class Predictor:
         det = self._detector.name if self._detector is not None else "auto (not built yet)"
         return (
             f"Predictor(backend={self.backend.name}, arch={self.info.arch or '?'}, classes={list(self.classes)}, "
-            f"detector={det})"
+            f"detector={det}{'' if self.tta == 'none' else f', tta={self.tta}'})"
         )
 
     # ---- properties ------------------------------------------------------------------------------------------
@@ -180,7 +191,11 @@ class Predictor:
             faces = np.stack([to_face(f, s) for f in faces]) if len(faces) else np.zeros((0, s, s), np.uint8)
         if len(faces) == 0:
             return np.zeros((0, len(self.classes)), np.float32)
-        return softmax(self.backend.logits(to_input(faces)), self.info.temperature)  # (N, 1, s, s) -> (N, C)
+        if self.tta == "none":
+            return softmax(self.backend.logits(to_input(faces)), self.info.temperature)  # (N, 1, s, s) -> (N, C)
+        views = tta_views(faces, self.tta)  # one batch for all views: (V * N, 1, s, s)
+        logits = self.backend.logits(to_input(np.ascontiguousarray(np.concatenate(views))))
+        return softmax(mean_softmax_logits(np.split(logits, len(views))), self.info.temperature)
 
     def detect(self, image: ImageInput, color: Color = "bgr") -> list[Detection]:
         """Faces found in an image (no classification)."""
