@@ -1,6 +1,6 @@
 import torch
 
-from ferkit.engine.losses import partial_label_loss
+from ferkit.engine.losses import distillation_loss, partial_label_loss
 
 
 def test_masked_classes_do_not_compete():
@@ -37,3 +37,21 @@ def test_soft_targets_and_weights():
     weighted = partial_label_loss(logits2, t2, m, class_weights=w)
     per = -torch.log_softmax(logits2, 1)[[0, 1], [1, 0]]
     assert torch.isclose(weighted, (3 * per[0] + per[1]) / 4)
+
+
+def test_distillation_is_zero_at_the_teacher_and_ignores_classes_it_lacks():
+    torch.manual_seed(0)
+    teacher = torch.randn(4, 3)
+    mask = torch.tensor([True, True, False])
+    student = teacher.clone()
+    student[:, 2] += 7.0  # a class the teacher lacks: free to differ
+    student.requires_grad_(True)
+    loss = distillation_loss(student, teacher, mask, temperature=2.0)
+    assert abs(loss.item()) < 1e-6
+    other = torch.randn(4, 3, requires_grad=True)
+    loss = distillation_loss(other, teacher, mask, temperature=2.0)
+    loss.backward()
+    assert loss.item() > 0 and (other.grad[:, 2] == 0).all()
+    p = torch.softmax(teacher[:, :2] / 2, 1)  # by hand: T^2 * KL(p || q) over the shared classes
+    q = torch.softmax(other.detach()[:, :2] / 2, 1)
+    assert torch.isclose(loss, 4 * (p * (p.log() - q.log())).sum(1).mean(), atol=1e-6)

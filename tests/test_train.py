@@ -121,6 +121,35 @@ def test_group_faces_runs_each_shared_face_once_with_every_label(tmp_path, monke
     assert max(x["val_acc"] for x in lines) > 0.4 and path.exists()
 
 
+def test_distillation_teaches_the_student_what_the_teacher_knows(tmp_path):
+    teacher = train(load_config(config_file(tmp_path, out="teacher", epochs=6)))
+    cfg = load_config(config_file(tmp_path, out="student", epochs=10))
+    cfg.model.kwargs = {"widths": [8, 8, 8, 16]}  # another architecture than the teacher's
+    cfg.distill.teacher, cfg.distill.weight = str(teacher), 1.0  # the labels get no weight: only the teacher teaches
+    cfg.distill.temperature = 1.0
+    train(cfg)
+    lines = [json.loads(x) for x in (tmp_path / "student" / "metrics.jsonl").read_text().splitlines()]
+    assert max(x["val_acc"] for x in lines) > 0.4  # chance is 1/7
+    cfg.distill.weight = 1.5
+    with pytest.raises(ConfigError, match="distill"):
+        train(cfg)
+    cfg.distill.weight, cfg.distill.teacher = 0.5, str(tmp_path / "missing.ferkit")
+    with pytest.raises(ModelFileError, match="missing.ferkit"):
+        train(cfg)
+
+
+def test_resume_accepts_a_checkpoint_saved_before_newer_config_keys(tmp_path):
+    cfg = load_config(config_file(tmp_path, epochs=2))
+    cfg.epochs = 1
+    train(cfg)
+    state = torch.load(tmp_path / "run" / "last.pt", weights_only=True)
+    del state["config"]["distill"], state["config"]["data"]["group_faces"]  # as an older ferkit saved it
+    torch.save(state, tmp_path / "run" / "last.pt")
+    cfg.epochs = 2
+    train(cfg, resume=True)
+    assert (tmp_path / "run" / "metrics.jsonl").read_text().count("\n") == 2
+
+
 DDP_SCRIPT = """
 import os, sys, torch
 from ferkit.config import load_config

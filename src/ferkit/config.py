@@ -64,11 +64,19 @@ class OptimConfig:
 
 
 @dataclass
+class DistillConfig:
+    teacher: str = ""  # a .ferkit model file the student also learns from (knowledge distillation); "" = off
+    weight: float = 0.5  # share of the loss for matching the teacher; the labels get the rest
+    temperature: float = 2.0  # both distributions are softened by it in the distillation term
+
+
+@dataclass
 class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
     epochs: int = 30
     batch_size: int = 128
     label_smoothing: float = 0.0

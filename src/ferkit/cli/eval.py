@@ -8,7 +8,7 @@ from pathlib import Path
 
 EPILOG = """examples:
   ferkit eval --data ../shared/data/fer2013.zip                       # the shipped model, FER-2013 PrivateTest
-  ferkit eval runs/fernet-v1/model.ferkit --data fer2013.zip --data ferplus.zip --tta tencrop --json
+  ferkit eval runs/fernet-xs/model.ferkit --data fer2013.zip --data ferplus.zip --tta tencrop --json
   ferkit eval model.ferkit --data fer2013.zip --split val --confusion-png cm.png
 """
 

@@ -36,3 +36,23 @@ def partial_label_loss(
         w = targets @ class_weights  # (B,)
         return (per_sample * w).sum() / w.sum()
     return per_sample.mean()
+
+
+def distillation_loss(
+    student: torch.Tensor, teacher: torch.Tensor, mask: torch.Tensor, temperature: float = 2.0
+) -> torch.Tensor:
+    """Knowledge distillation: KL(teacher || student) of the temperature-softened distributions, times T^2 (so its
+    gradients keep their size as T changes; Hinton et al., 2015), over the classes in ``mask`` only.
+
+    Args:
+        student: (B, K) student logits.
+        teacher: (B, K) teacher logits in the student's class order (any value where ``mask`` is False).
+        mask: (K,) bool, the classes both know.
+        temperature: softening of both distributions.
+    """
+    m = mask.expand_as(student)
+    p_t = masked_log_softmax(teacher.detach() / temperature, m).exp()
+    log_s = masked_log_softmax(student / temperature, m)
+    log_t = torch.log(p_t.clamp_min(1e-12))
+    kl = (p_t * (log_t - log_s)).masked_fill(~m, 0.0).sum(1)
+    return kl.mean() * temperature**2
