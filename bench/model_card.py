@@ -110,7 +110,11 @@ def main() -> int:
 
     prev_file = RESULTS / f"accuracy-{args.previous}.json" if args.previous else None
     prev = headline(json.loads(prev_file.read_text())) if prev_file and prev_file.exists() else None
-    prev_arch = json.loads(prev_file.read_text()).get("arch", "") if prev else ""
+    prev_res = json.loads(prev_file.read_text()) if prev else {}
+    prev_arch = prev_res.get("arch", "")
+    prev_model = build_model(prev_arch, num_classes=len(prev_res["classes"])) if prev_arch else None
+    prev_params = f" {sum(p.numel() for p in prev_model.parameters()) / 1e6:.2f} M |" if prev_model else " n/a |"
+    prev_training = " its model card, in git history |" if prev else ""
 
     def row(label: str, key: str) -> str:
         cells = [h[key], *([prev[key]] if prev else []), seed[key] if seed else "not run", fer_col[key]]
@@ -130,9 +134,9 @@ def main() -> int:
         row("FER+ test contempt recall", "contempt"),
         row("ECE (15 bins) FER-2013, before -> after temperature", "ece_fer"),
         row("ECE (15 bins) FER+, before -> after temperature", "ece_fp"),
-        f"| parameters | {n_params / 1e6:.2f} M |{' see its card |' if prev else ''} {seed_params / 1e6:.2f} M "
+        f"| parameters | {n_params / 1e6:.2f} M |{prev_params if prev else ''} {seed_params / 1e6:.2f} M "
         "| not counted |",
-        f"| training | {run['epochs']} epochs, {run['hours']:.2f} h |{' see its card |' if prev else ''} "
+        f"| training | {run['epochs']} epochs, {run['hours']:.2f} h |{prev_training} "
         + (f"{seed_run['epochs']} epochs, {seed_run['hours']:.2f} h |" if seed_run else " |")
         + " not stated |",
     ]
