@@ -66,7 +66,8 @@ def run_summary(run: Path) -> dict:
     return {
         "epochs": len(lines),
         "hours": sum(r["seconds"] for r in lines) / 3600,
-        "img_per_s": sorted(r["img_per_s"] for r in lines)[len(lines) // 2],
+        # runs before labels_per_s existed logged labels (face-label pairs) per second as img_per_s
+        "labels_per_s": sorted(r.get("labels_per_s", r["img_per_s"]) for r in lines)[len(lines) // 2],
         "best_epoch": best["epoch"] + 1,
         "val": {k: v for k, v in best.items() if k.startswith("val_acc")},
     }
@@ -112,6 +113,7 @@ def main() -> int:
     prev = headline(json.loads(prev_file.read_text())) if prev_file and prev_file.exists() else None
     prev_res = json.loads(prev_file.read_text()) if prev else {}
     prev_arch = prev_res.get("arch", "")
+    pairs_note = "; each image carries its FER-2013 and its FER+ label" if grouped else ""
     prev_model = build_model(prev_arch, num_classes=len(prev_res["classes"])) if prev_arch else None
     prev_params = f" {sum(p.numel() for p in prev_model.parameters()) / 1e6:.2f} M |" if prev_model else " n/a |"
     prev_training = " its model card, in git history |" if prev else ""
@@ -187,8 +189,9 @@ The model card, with the recipe and the training log, is `src/ferkit/weights/MOD
   ICML 2013 challenge; research use); FER+ labels are MIT (Microsoft).
 - **Recipe**: `{args.config}`; exact command `ferkit train --config {args.config}`.
   Resolved config stored in the model file.
-- **Training**: {run["epochs"]} epochs, {run["hours"]:.2f} hours of wall time, median {run["img_per_s"]:.0f} training
-  images/s, on {ours["machine"]}, with other work sharing the CPU part of the time. Model selection: best mean
+- **Training**: {run["epochs"]} epochs, {run["hours"]:.2f} hours of wall time, median {run["labels_per_s"]:.0f} training
+  labels/s (face-label pairs{pairs_note}), on {ours["machine"]},
+  with other work sharing the CPU part of the time. Model selection: best mean
   validation accuracy, epoch {run["best_epoch"]}: {json.dumps({k: round(v, 4) for k, v in run["val"].items()})}.
 - **Evaluation**: `{ours["command"]}`, {ours["date"]}; test splits scored once, after training.
 
