@@ -99,6 +99,7 @@ def test_resume_with_another_config_is_refused(tmp_path):
 
 def test_group_faces_runs_each_shared_face_once_with_every_label(tmp_path, monkeypatch):
     from ferkit.engine import train as T
+    from ferkit.engine.distributed import DistInfo
 
     cfg = load_config(config_file(tmp_path, epochs=6))
     cfg.data.sources = cfg.data.sources * 2  # two sources labelling the same 56 training images
@@ -110,7 +111,7 @@ def test_group_faces_runs_each_shared_face_once_with_every_label(tmp_path, monke
     model.register_forward_hook(lambda m, i, o: shown.append(len(i[0])))
     monkeypatch.setattr(T, "partial_label_loss", lambda logits, *a: scored.append(len(logits)) or loss(logits, *a))
     opt, sched = T.build_optimizer(model, cfg, 7)
-    order = T.epoch_order(data, cfg, 0, T.DistInfo(0, 1, 0))
+    order = T.epoch_order(data, cfg, 0, DistInfo(0, 1, 0))
     T.train_one_epoch(model, opt, sched, data, order, torch.nn.Identity(), cfg, torch.device("cpu"), None, False)
     assert sum(shown) == 56 and sum(scored) == 112  # each face run once, scored against both labels
     monkeypatch.undo()
@@ -202,7 +203,7 @@ def test_ddp_only_rank_zero_writes(tmp_path):
 
 def test_init_starts_from_a_model_file_matching_classes_by_name(tmp_path):
     from ferkit.engine.checkpoint import ModelFile, save_model_file
-    from ferkit.engine.train import init_weights
+    from ferkit.engine.prior import init_weights
     from ferkit.models import build_model
 
     kwargs = {"widths": [8, 8, 16, 16]}

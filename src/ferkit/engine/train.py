@@ -11,7 +11,6 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,155 +20,18 @@ from torch import nn
 
 from ferkit.config import TrainConfig, to_dict
 from ferkit.data.augment import build_augment
-from ferkit.data.cache import load_source
-from ferkit.data.fusion import Fused, fuse, shared_faces
+from ferkit.data.fusion import Fused
 from ferkit.engine.calibrate import fit_temperature
 from ferkit.engine.checkpoint import ModelFile, atomic_torch_save, load_model_file, save_model_file
-from ferkit.engine.distributed import DistInfo, all_reduce_mean, init_distributed, pick_device
+from ferkit.engine.distributed import all_reduce_mean, init_distributed, pick_device
 from ferkit.engine.losses import distillation_loss, partial_label_loss
+from ferkit.engine.prior import Teacher, init_weights, load_teacher
+from ferkit.engine.run_data import Data, class_weights, data_summary, epoch_order, prepare_data
 from ferkit.errors import ConfigError, ModelFileError
 from ferkit.models import build_model
 from ferkit.preprocess import Preprocessing
-from ferkit.taxonomy import Taxonomy
 
 EpochHook = Callable[[dict], None]
-
-
-@dataclass
-class Data:
-    train: Fused
-    val: Fused
-    sampled: np.ndarray  # (N_train,) bool: draw a hard label each epoch (vote policy "probability")
-    faces: np.ndarray  # (F, R) int64: the training rows of each sample, padded with -1 (one row each, ungrouped)
-
-
-# ---- data -----------------------------------------------------------------------------------------------------
-
-
-def prepare_data(cfg: TrainConfig) -> Data:
-    """Load, fuse and split the configured sources (validation never touches test splits)."""
-    if not cfg.data.sources:
-        raise ConfigError("data.sources is empty: give at least one dataset path")
-    sources = []
-    for i, s in enumerate(cfg.data.sources):
-        if not Path(s.path).exists():
-            raise ConfigError(f"data.sources[{i}].path: {s.path!r} does not exist")
-        sources.append(load_source(s.path, s.format, s.on_error))
-    target = Taxonomy.from_names(cfg.data.classes) if cfg.data.classes else None
-    policies = [s.votes for s in cfg.data.sources]
-    fused = fuse(sources, target, policies, leak_free=cfg.data.dedupe)
-    train, val = fused.split("train"), fused.split("val")
-    if cfg.data.holdout > 0:
-        train, val = _holdout(train, cfg.data.holdout, cfg.seed)
-    if cfg.limit:
-        pick = np.random.default_rng(cfg.seed).permutation(len(train))[: cfg.limit]
-        train = train.select(np.sort(pick))
-    if len(train) == 0:
-        raise ConfigError("no training faces after fusion (check data.sources and data.classes)")
-    sampled = np.array([policies[k] == "probability" for k in train.source], bool)
-    faces = shared_faces(train) if cfg.data.group_faces else np.arange(len(train))[:, None]
-    return Data(train, val, sampled, faces)
-
-
-def _holdout(train: Fused, fraction: float, seed: int) -> tuple[Fused, Fused]:
-    """A stratified (per source and class) random split of the training rows."""
-    rng = np.random.default_rng(seed)
-    is_val = np.zeros(len(train), bool)
-    strata = train.source * 1000 + train.targets.argmax(1)
-    for s in np.unique(strata):
-        idx = rng.permutation(np.flatnonzero(strata == s))
-        is_val[idx[: int(round(len(idx) * fraction))]] = True
-    val = train.select(is_val)
-    val.splits = np.full(len(val), "val")
-    return train.select(~is_val), val
-
-
-def class_weights(train: Fused) -> torch.Tensor:
-    """Inverse-square-root class frequency, normalised to mean 1 over the classes present."""
-    freq = train.targets.sum(0)
-    w = np.where(freq > 0, 1.0 / np.sqrt(np.maximum(freq, 1e-9)), 0.0)
-    return torch.tensor(w / w[freq > 0].mean(), dtype=torch.float32)
-
-
-def init_weights(model: nn.Module, classes: list[str], cfg: TrainConfig) -> None:
-    """Start ``model`` from the weights of the model file ``cfg.model.init`` (fine-tuning).
-
-    The file must hold the same architecture and kwargs. The head (the model's last ``nn.Linear``) is copied row by
-    row for the classes both know, matched by name; rows of classes the file lacks keep their fresh initialisation.
-
-    Raises:
-        ModelFileError: the file is missing, corrupt or not a ferkit model file.
-        ConfigError: the file holds another architecture.
-    """
-    mf = load_model_file(cfg.model.init)
-    if mf.arch != cfg.model.name or json.dumps(mf.arch_kwargs, sort_keys=True) != json.dumps(
-        cfg.model.kwargs, sort_keys=True
-    ):
-        raise ConfigError(
-            f"model.init={cfg.model.init}: holds {mf.arch} {mf.arch_kwargs}, "
-            f"but the config builds {cfg.model.name} {cfg.model.kwargs}"
-        )
-    head = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)][-1]
-    own = model.state_dict()
-    rows = [(classes.index(c), mf.classes.index(c)) for c in classes if c in mf.classes]
-    for key, value in mf.state_dict.items():
-        if key.startswith(head + "."):
-            for i, j in rows:
-                own[key][i] = value[j]
-        else:
-            own[key] = value
-    model.load_state_dict(own)
-
-
-@dataclass
-class Teacher:
-    """A trained model the student also learns from, its logits read in the student's class order."""
-
-    model: nn.Module
-    cols: torch.Tensor  # (K,) long: the teacher's logit column of each student class (0 where it lacks the class)
-    mask: torch.Tensor  # (K,) bool: the student classes the teacher knows
-
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return self.model(x).float()[:, self.cols]
-
-
-def load_teacher(cfg: TrainConfig, classes: list[str], device: torch.device) -> Teacher | None:
-    """The teacher of ``cfg.distill``, or None when distillation is off.
-
-    Raises:
-        ModelFileError: the teacher file is missing, corrupt or not a ferkit model file.
-        ConfigError: a distillation setting is out of range, or the teacher shares no class with the student.
-    """
-    d = cfg.distill
-    if not d.teacher:
-        return None
-    if not 0 < d.weight <= 1 or d.temperature <= 0:
-        raise ConfigError(f"distill: weight must be in (0, 1] and temperature > 0, got {d.weight} and {d.temperature}")
-    mf = load_model_file(d.teacher)
-    known = [c in mf.classes for c in classes]
-    if not any(known):
-        raise ConfigError(f"distill.teacher={d.teacher}: knows {mf.classes}, none of the student's classes {classes}")
-    model = mf.build().to(device).eval()
-    if cfg.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    cols = torch.tensor([mf.classes.index(c) if k else 0 for c, k in zip(classes, known, strict=True)])
-    return Teacher(model, cols.to(device), torch.tensor(known, device=device))
-
-
-def epoch_order(data: Data, cfg: TrainConfig, epoch: int, info: DistInfo) -> np.ndarray:
-    """Sample (face) order for one epoch, from the seed and epoch alone (so a resumed run repeats it), by rank."""
-    rng = np.random.default_rng([cfg.seed, epoch])
-    n = len(data.faces)
-    if cfg.balance == "sampler":
-        labels = data.train.targets[data.faces[:, 0]].argmax(1)  # a grouped face is drawn by its first label
-        freq = np.bincount(labels, minlength=data.train.targets.shape[1]).astype(float)
-        p = 1.0 / freq[labels]
-        order = rng.choice(n, size=n, replace=True, p=p / p.sum())
-    else:
-        order = rng.permutation(n)
-    per_rank = len(order) // info.world
-    return order[info.rank * per_rank : (info.rank + 1) * per_rank]
 
 
 # ---- one epoch ------------------------------------------------------------------------------------------------
@@ -344,7 +206,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = False, on_epo
     if info.main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-        (out / "data.json").write_text(json.dumps(_data_summary(data), indent=1))
+        (out / "data.json").write_text(json.dumps(data_summary(data), indent=1))
     aug = build_augment(cfg.augment).to(device)
     weights = class_weights(data.train).to(device) if cfg.balance == "weights" else None
     teacher = load_teacher(cfg, classes, device)
@@ -384,18 +246,6 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = False, on_epo
     return out / "model.ferkit"
 
 
-def _data_summary(data: Data) -> dict:
-    """What training used: faces per source and split, and what fusion dropped and why."""
-    return {
-        "classes": list(data.train.taxonomy.classes),
-        "train": {n: int((data.train.source == k).sum()) for k, n in enumerate(data.train.names)},
-        "val": {n: int((data.val.source == k).sum()) for k, n in enumerate(data.val.names)},
-        "samples_per_epoch": len(data.faces),
-        "faces_with_several_labels": int(((data.faces >= 0).sum(1) > 1).sum()),
-        "dropped": data.train.dropped,
-    }
-
-
 def _model_file(model: nn.Module, cfg: TrainConfig, classes: list[str], metrics: dict) -> ModelFile:
     return ModelFile(
         arch=cfg.model.name,
@@ -432,7 +282,6 @@ def _with_defaults(saved: dict, defaults: dict) -> dict:
 
 def _finish(out: Path, data: Data, device: torch.device) -> None:
     """Calibrate the best model's temperature on validation data and write ``model.ferkit`` and the curves."""
-    from ferkit.engine.checkpoint import load_model_file
     from ferkit.viz import plot_curves
 
     mf = load_model_file(out / "best.ferkit")

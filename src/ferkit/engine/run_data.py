@@ -1,0 +1,97 @@
+"""A run's training data: load and fuse the configured sources, split off validation, group shared faces, and the
+order in which an epoch visits them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ferkit.config import TrainConfig
+from ferkit.data.cache import load_source
+from ferkit.data.fusion import Fused, fuse, shared_faces
+from ferkit.engine.distributed import DistInfo
+from ferkit.errors import ConfigError
+from ferkit.taxonomy import Taxonomy
+
+
+@dataclass
+class Data:
+    train: Fused
+    val: Fused
+    sampled: np.ndarray  # (N_train,) bool: draw a hard label each epoch (vote policy "probability")
+    faces: np.ndarray  # (F, R) int64: the training rows of each sample, padded with -1 (one row each, ungrouped)
+
+
+def prepare_data(cfg: TrainConfig) -> Data:
+    """Load, fuse and split the configured sources (validation never touches test splits)."""
+    if not cfg.data.sources:
+        raise ConfigError("data.sources is empty: give at least one dataset path")
+    sources = []
+    for i, s in enumerate(cfg.data.sources):
+        if not Path(s.path).exists():
+            raise ConfigError(f"data.sources[{i}].path: {s.path!r} does not exist")
+        sources.append(load_source(s.path, s.format, s.on_error))
+    target = Taxonomy.from_names(cfg.data.classes) if cfg.data.classes else None
+    policies = [s.votes for s in cfg.data.sources]
+    fused = fuse(sources, target, policies, leak_free=cfg.data.dedupe)
+    train, val = fused.split("train"), fused.split("val")
+    if cfg.data.holdout > 0:
+        train, val = _holdout(train, cfg.data.holdout, cfg.seed)
+    if cfg.limit:
+        pick = np.random.default_rng(cfg.seed).permutation(len(train))[: cfg.limit]
+        train = train.select(np.sort(pick))
+    if len(train) == 0:
+        raise ConfigError("no training faces after fusion (check data.sources and data.classes)")
+    sampled = np.array([policies[k] == "probability" for k in train.source], bool)
+    faces = shared_faces(train) if cfg.data.group_faces else np.arange(len(train))[:, None]
+    return Data(train, val, sampled, faces)
+
+
+def _holdout(train: Fused, fraction: float, seed: int) -> tuple[Fused, Fused]:
+    """A stratified (per source and class) random split of the training rows."""
+    rng = np.random.default_rng(seed)
+    is_val = np.zeros(len(train), bool)
+    strata = train.source * 1000 + train.targets.argmax(1)
+    for s in np.unique(strata):
+        idx = rng.permutation(np.flatnonzero(strata == s))
+        is_val[idx[: int(round(len(idx) * fraction))]] = True
+    val = train.select(is_val)
+    val.splits = np.full(len(val), "val")
+    return train.select(~is_val), val
+
+
+def class_weights(train: Fused) -> torch.Tensor:
+    """Inverse-square-root class frequency, normalised to mean 1 over the classes present."""
+    freq = train.targets.sum(0)
+    w = np.where(freq > 0, 1.0 / np.sqrt(np.maximum(freq, 1e-9)), 0.0)
+    return torch.tensor(w / w[freq > 0].mean(), dtype=torch.float32)
+
+
+def epoch_order(data: Data, cfg: TrainConfig, epoch: int, info: DistInfo) -> np.ndarray:
+    """Sample (face) order for one epoch, from the seed and epoch alone (so a resumed run repeats it), by rank."""
+    rng = np.random.default_rng([cfg.seed, epoch])
+    n = len(data.faces)
+    if cfg.balance == "sampler":
+        labels = data.train.targets[data.faces[:, 0]].argmax(1)  # a grouped face is drawn by its first label
+        freq = np.bincount(labels, minlength=data.train.targets.shape[1]).astype(float)
+        p = 1.0 / freq[labels]
+        order = rng.choice(n, size=n, replace=True, p=p / p.sum())
+    else:
+        order = rng.permutation(n)
+    per_rank = len(order) // info.world
+    return order[info.rank * per_rank : (info.rank + 1) * per_rank]
+
+
+def data_summary(data: Data) -> dict:
+    """What training used: faces per source and split, and what fusion dropped and why."""
+    return {
+        "classes": list(data.train.taxonomy.classes),
+        "train": {n: int((data.train.source == k).sum()) for k, n in enumerate(data.train.names)},
+        "val": {n: int((data.val.source == k).sum()) for k, n in enumerate(data.val.names)},
+        "samples_per_epoch": len(data.faces),
+        "faces_with_several_labels": int(((data.faces >= 0).sum(1) > 1).sum()),
+        "dropped": data.train.dropped,
+    }
