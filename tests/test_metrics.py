@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ferkit.engine.calibrate import fit_temperature
+from ferkit.engine.calibrate import fit_class_bias, fit_temperature
 from ferkit.engine.metrics import classification_report, confusion_matrix, expected_calibration_error
 
 
@@ -37,3 +37,35 @@ def test_temperature_recovers_scale():
     y = np.array([rng.choice(5, p=row) for row in p])
     t = fit_temperature(true_logits * 3.0, y)  # logits 3x too sharp -> temperature near 3
     assert 2.6 < t < 3.4
+
+
+def _rare_class_case(seed=0):
+    """Class 2 is rare and its faces score it just below the top class: never predicted without an offset."""
+    rng = np.random.default_rng(seed)
+    y = np.concatenate([np.zeros(400, int), np.ones(400, int), np.full(40, 2)])
+    logits = rng.normal(0, 0.1, (len(y), 3))
+    logits[np.arange(len(y)), np.where(y == 2, 0, y)] += 2.0  # rare faces look most like class 0 ...
+    logits[y == 2, 2] += 1.5  # ... with class 2 a close second
+    logits[y != 2, 2] -= 1.0
+    return logits, y
+
+
+def test_class_bias_makes_a_never_predicted_class_predicted_within_the_accuracy_budget():
+    logits, y = _rare_class_case()
+    assert (logits.argmax(1) != 2).all()
+    acc0 = (logits.argmax(1) == y).mean()
+    bias = fit_class_bias(logits, y, max_accuracy_drop=0.005)
+    pred = (logits + bias).argmax(1)
+    assert bias[2] > bias[0] and (pred[y == 2] == 2).mean() > 0.5  # rare-class recall from 0 to most of it
+    assert (pred == y).mean() >= acc0 - 0.005
+    strict = fit_class_bias(logits, y, max_accuracy_drop=0.0)
+    assert ((logits + strict).argmax(1) == y).mean() >= acc0  # no budget: accuracy never falls
+
+
+def test_class_bias_leaves_a_model_with_nothing_to_gain_alone_and_never_unmasks():
+    y = np.array([0, 1, 2, 0, 1, 2])
+    logits = np.eye(3)[y] * 3.0
+    assert (fit_class_bias(logits, y) == 0).all()  # already perfect: every offset stays 0
+    masked, ym = _rare_class_case()
+    masked[:, 2] = -1e9  # a class these rows' source lacks
+    assert ((masked + fit_class_bias(masked, ym, max_accuracy_drop=1.0)).argmax(1) != 2).all()

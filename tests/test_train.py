@@ -46,6 +46,15 @@ def test_train_writes_a_run_and_learns(tmp_path):
     assert mf.temperature > 0 and mf.metrics["calibration"]["fitted_on"] == "validation"
     assert mf.config["epochs"] == 6
     assert max(x["val_acc"] for x in lines) > 0.4  # the bar pattern is learnable; chance is 1/7
+    # class offsets are folded into the head: the shipped file's logits are the best epoch's plus the offsets
+    bias = mf.metrics["calibration"]["class_bias"]
+    assert list(bias) == mf.classes
+    x = torch.rand(4, 1, 48, 48)
+    with torch.no_grad():
+        delta = mf.build()(x) - load_model_file(run / "best.ferkit").build()(x)
+    assert torch.allclose(delta, torch.tensor([list(bias.values())] * 4), atol=1e-5)
+    after = mf.metrics["calibration"]["val_acc_after_bias"]["val_acc"]
+    assert after >= mf.metrics["calibration"]["val_acc_before_bias"]["val_acc"] - 0.001
 
 
 def test_missing_dataset_is_a_config_error(tmp_path):
@@ -131,6 +140,10 @@ def test_distillation_teaches_the_student_what_the_teacher_knows(tmp_path):
     train(cfg)
     lines = [json.loads(x) for x in (tmp_path / "student" / "metrics.jsonl").read_text().splitlines()]
     assert max(x["val_acc"] for x in lines) > 0.4  # chance is 1/7
+    cfg.distill.teacher, cfg.out = [str(teacher), str(teacher)], str(tmp_path / "ensemble")  # a list: an ensemble
+    cfg.epochs = 2
+    train(cfg)
+    assert (tmp_path / "ensemble" / "metrics.jsonl").exists()
     cfg.distill.weight = 1.5
     with pytest.raises(ConfigError, match="distill"):
         train(cfg)
@@ -232,6 +245,7 @@ def test_fine_tune_run_starts_where_the_file_left_off(tmp_path):
     cfg = load_config(config_file(tmp_path, out="tuned", epochs=1, extra="  schedule: constant\n"))
     cfg.model.init = str(first)
     cfg.optim.lr = 0.0  # no step moves the weights: the run must end holding the file's weights
+    cfg.calibrate.class_bias = False  # nor may calibration move the head
     tuned = train(cfg)
     a, b = load_model_file(first).state_dict, load_model_file(tuned).state_dict
     for k in a:

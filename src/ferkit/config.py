@@ -65,9 +65,19 @@ class OptimConfig:
 
 @dataclass
 class DistillConfig:
-    teacher: str = ""  # a .ferkit model file the student also learns from (knowledge distillation); "" = off
+    # a .ferkit model file the student also learns from (knowledge distillation), or a list of them whose mean
+    # softened prediction teaches (an ensemble); "" or [] = off
+    teacher: str | list[str] = ""
     weight: float = 0.5  # share of the loss for matching the teacher; the labels get the rest
     temperature: float = 2.0  # both distributions are softened by it in the distillation term
+
+
+@dataclass
+class CalibrateConfig:
+    """Fitted on validation data after training, stored in the model file (a temperature is always fitted)."""
+
+    class_bias: bool = True  # per-class logit offsets (in the head's bias) that raise validation macro-F1 ...
+    max_accuracy_drop: float = 0.001  # ... while validation accuracy falls by at most this fraction (0.001 = 0.1 pt)
 
 
 @dataclass
@@ -77,6 +87,7 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
+    calibrate: CalibrateConfig = field(default_factory=CalibrateConfig)
     epochs: int = 30
     batch_size: int = 128
     label_smoothing: float = 0.0

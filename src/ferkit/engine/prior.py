@@ -12,6 +12,7 @@ from torch import nn
 from ferkit.config import TrainConfig
 from ferkit.engine.checkpoint import load_model_file
 from ferkit.errors import ConfigError
+from ferkit.models import head_of
 
 
 def init_weights(model: nn.Module, classes: list[str], cfg: TrainConfig) -> None:
@@ -32,7 +33,7 @@ def init_weights(model: nn.Module, classes: list[str], cfg: TrainConfig) -> None
             f"model.init={cfg.model.init}: holds {mf.arch} {mf.arch_kwargs}, "
             f"but the config builds {cfg.model.name} {cfg.model.kwargs}"
         )
-    head = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)][-1]
+    head = head_of(model)[0]
     own = model.state_dict()
     rows = [(classes.index(c), mf.classes.index(c)) for c in classes if c in mf.classes]
     for key, value in mf.state_dict.items():
@@ -46,35 +47,53 @@ def init_weights(model: nn.Module, classes: list[str], cfg: TrainConfig) -> None
 
 @dataclass
 class Teacher:
-    """A trained model the student also learns from, its logits read in the student's class order."""
+    """One trained model, or an ensemble of them, that the student also learns from; logits in the student's order."""
 
-    model: nn.Module
-    cols: torch.Tensor  # (K,) long: the teacher's logit column of each student class (0 where it lacks the class)
-    mask: torch.Tensor  # (K,) bool: the student classes the teacher knows
+    models: list[nn.Module]
+    cols: list[torch.Tensor]  # per model, (K,) long: its logit column of each student class (0 where it lacks it)
+    mask: torch.Tensor  # (K,) bool: the student classes every model knows
 
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
+    def logits(self, x: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+        """Logits whose softening by ``temperature`` is the mean of the models' softened predictions.
+
+        For one model, these are its own logits (up to a constant per face, over the classes in ``mask``).
+        """
         with torch.no_grad():
-            return self.model(x).float()[:, self.cols]
+            probs = [
+                torch.softmax((m(x).float()[:, c] / temperature).masked_fill(~self.mask, float("-inf")), 1)
+                for m, c in zip(self.models, self.cols, strict=True)
+            ]
+            mean = torch.stack(probs).mean(0)
+            return (temperature * torch.log(mean.clamp_min(1e-12))).masked_fill(~self.mask, 0.0)
 
 
 def load_teacher(cfg: TrainConfig, classes: list[str], device: torch.device) -> Teacher | None:
-    """The teacher of ``cfg.distill``, or None when distillation is off.
+    """The teacher of ``cfg.distill`` (one model file or an ensemble of them), or None when distillation is off.
 
     Raises:
-        ModelFileError: the teacher file is missing, corrupt or not a ferkit model file.
-        ConfigError: a distillation setting is out of range, or the teacher shares no class with the student.
+        ModelFileError: a teacher file is missing, corrupt or not a ferkit model file.
+        ConfigError: a distillation setting is out of range, or the teachers share no class with the student.
     """
     d = cfg.distill
-    if not d.teacher:
+    paths = [d.teacher] if isinstance(d.teacher, str) else list(d.teacher)
+    paths = [p for p in paths if p]
+    if not paths:
         return None
     if not 0 < d.weight <= 1 or d.temperature <= 0:
         raise ConfigError(f"distill: weight must be in (0, 1] and temperature > 0, got {d.weight} and {d.temperature}")
-    mf = load_model_file(d.teacher)
-    known = [c in mf.classes for c in classes]
+    files = [load_model_file(p) for p in paths]
+    known = [all(c in mf.classes for mf in files) for c in classes]
     if not any(known):
-        raise ConfigError(f"distill.teacher={d.teacher}: knows {mf.classes}, none of the student's classes {classes}")
-    model = mf.build().to(device).eval()
-    if cfg.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    cols = torch.tensor([mf.classes.index(c) if k else 0 for c, k in zip(classes, known, strict=True)])
-    return Teacher(model, cols.to(device), torch.tensor(known, device=device))
+        raise ConfigError(
+            f"distill.teacher={paths}: the teachers share none of the student's classes {classes} "
+            f"(they know {[mf.classes for mf in files]})"
+        )
+    models, cols = [], []
+    for mf in files:
+        model = mf.build().to(device).eval()
+        if cfg.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        models.append(model)
+        col = [mf.classes.index(c) if k else 0 for c, k in zip(classes, known, strict=True)]
+        cols.append(torch.tensor(col, device=device))
+    return Teacher(models, cols, torch.tensor(known, device=device))

@@ -21,14 +21,14 @@ from torch import nn
 from ferkit.config import TrainConfig, to_dict
 from ferkit.data.augment import build_augment
 from ferkit.data.fusion import Fused
-from ferkit.engine.calibrate import fit_temperature
+from ferkit.engine.calibrate import fit_class_bias, fit_temperature
 from ferkit.engine.checkpoint import ModelFile, atomic_torch_save, load_model_file, save_model_file
 from ferkit.engine.distributed import all_reduce_mean, init_distributed, pick_device
 from ferkit.engine.losses import distillation_loss, partial_label_loss
 from ferkit.engine.prior import Teacher, init_weights, load_teacher
 from ferkit.engine.run_data import Data, class_weights, data_summary, epoch_order, prepare_data
 from ferkit.errors import ConfigError, ModelFileError
-from ferkit.models import build_model
+from ferkit.models import build_model, head_of
 from ferkit.preprocess import Preprocessing
 
 EpochHook = Callable[[dict], None]
@@ -83,7 +83,7 @@ def train_one_epoch(
         y, m = y.to(device, non_blocking=True), m.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=cfg.amp):
             per_face = model(x)
-            t_logits = teacher.logits(x) if teacher is not None else None
+            t_logits = teacher.logits(x, cfg.distill.temperature) if teacher is not None else None
         logits = per_face[face.to(device)] if rows.shape[1] > 1 else per_face  # one row per label: (n, K)
         loss = partial_label_loss(logits, y, m, cfg.label_smoothing, weights)
         if teacher is not None:  # the teacher sees the same augmented faces
@@ -242,7 +242,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = False, on_epo
             if on_epoch:
                 on_epoch(stats)
     if info.main:
-        _finish(out, data, device)
+        _finish(out, data, device, cfg)
     return out / "model.ferkit"
 
 
@@ -280,17 +280,30 @@ def _with_defaults(saved: dict, defaults: dict) -> dict:
     return out
 
 
-def _finish(out: Path, data: Data, device: torch.device) -> None:
-    """Calibrate the best model's temperature on validation data and write ``model.ferkit`` and the curves."""
+def _finish(out: Path, data: Data, device: torch.device, cfg: TrainConfig) -> None:
+    """Calibrate the best model on validation data (class offsets, then temperature) and write ``model.ferkit`` and
+    the curves. Run again by ``--resume`` on a finished run."""
     from ferkit.viz import plot_curves
 
     mf = load_model_file(out / "best.ferkit")
     if len(data.val):
         model = mf.build().to(device)
-        logits = predict_fused(model, data.val, device)
         y = data.val.targets.argmax(1)
-        mf.temperature = fit_temperature(logits, y)
-        mf.metrics["calibration"] = {"temperature": mf.temperature, "fitted_on": "validation", "n": int(len(y))}
+        calibration: dict = {"fitted_on": "validation", "n": int(len(y))}
+        head = head_of(model)[1]
+        if cfg.calibrate.class_bias and head.bias is not None:
+            before = validate(model, data.val, device)
+            bias = fit_class_bias(predict_fused(model, data.val, device), y, cfg.calibrate.max_accuracy_drop)
+            with torch.no_grad():
+                head.bias += torch.from_numpy(bias).to(head.bias)
+            mf.state_dict = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            calibration["class_bias"] = dict(zip(mf.classes, map(float, bias), strict=True))
+            calibration["val_acc_before_bias"], calibration["val_acc_after_bias"] = (
+                before,
+                validate(model, data.val, device),
+            )
+        mf.temperature = fit_temperature(predict_fused(model, data.val, device), y)
+        mf.metrics["calibration"] = {"temperature": mf.temperature, **calibration}
     save_model_file(mf, out / "model.ferkit")
     history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
     plot_curves(history, out / "curves.png")

@@ -22,6 +22,11 @@ def list_models() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def head_of(model: nn.Module) -> tuple[str, nn.Linear]:
+    """The classifier head of a registered model: its last ``nn.Linear``, with its name in the state dict."""
+    return [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Linear)][-1]
+
+
 def build_model(name: str, num_classes: int, **kwargs: object) -> nn.Module:
     """Build a registered model; an unknown name is a KeyError listing the known ones."""
     if name not in _REGISTRY:
