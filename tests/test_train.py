@@ -254,3 +254,16 @@ def test_fine_tune_run_starts_where_the_file_left_off(tmp_path):
     cfg.model.init = str(tmp_path / "missing.ferkit")
     with pytest.raises(ModelFileError, match="missing.ferkit"):
         train(cfg)
+
+
+def test_resume_on_a_finished_run_recalibrates_without_training(tmp_path):
+    cfg = load_config(config_file(tmp_path, epochs=2))
+    cfg.calibrate.class_bias = False
+    path = train(cfg)
+    assert "class_bias" not in load_model_file(path).metrics["calibration"]
+    best = (tmp_path / "run" / "best.ferkit").read_bytes()
+    cfg.calibrate.class_bias, cfg.calibrate.max_accuracy_drop = True, 0.05  # calibration settings may change
+    train(cfg, resume=True)
+    assert set(load_model_file(path).metrics["calibration"]["class_bias"]) == set(load_model_file(path).classes)
+    assert (tmp_path / "run" / "best.ferkit").read_bytes() == best  # no epoch ran
+    assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 2

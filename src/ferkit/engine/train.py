@@ -265,7 +265,8 @@ def _load_state(path: Path, cfg: TrainConfig) -> dict:
     except Exception as e:
         raise ModelFileError(f"{path}: cannot resume, checkpoint unreadable ({type(e).__name__}: {e})") from None
     saved, now = _with_defaults(state.get("config", {}), to_dict(TrainConfig())), to_dict(cfg)
-    diff = sorted(k for k in set(saved) | set(now) if k != "epochs" and saved.get(k) != now.get(k))
+    free = {"epochs", "calibrate"}  # more epochs, or calibration redone: neither changes the training so far
+    diff = sorted(k for k in set(saved) | set(now) if k not in free and saved.get(k) != now.get(k))
     if diff:
         raise ConfigError(f"{path}: cannot resume with a different config (differs in: {', '.join(diff)})")
     return state
