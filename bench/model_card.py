@@ -73,6 +73,33 @@ def run_summary(run: Path) -> dict:
     }
 
 
+def lineage_note(config: dict) -> str:
+    """Where a fine-tuned or distilled run's starting weights and teachers came from, with their training time."""
+
+    def origin(path: str) -> str:
+        metrics = Path(path).parent / "metrics.jsonl"
+        if not metrics.exists():
+            return f"`{path}`"
+        r = run_summary(metrics.parent)
+        return f"`{path}` ({r['epochs']} epochs, {r['hours']:.2f} h)"
+
+    notes = []
+    if config["model"].get("init"):
+        notes.append(f"starts from the weights of {origin(config['model']['init'])}")
+    teacher = config.get("distill", {}).get("teacher") or []
+    teachers = [teacher] if isinstance(teacher, str) else teacher
+    if teachers:
+        d = config["distill"]
+        notes.append(
+            f"learns from {'the mean softened prediction of ' if len(teachers) > 1 else ''}"
+            + ", ".join(origin(t) for t in teachers)
+            + f" (distillation weight {d['weight']}, temperature {d['temperature']})"
+        )
+    if not notes:
+        return ""
+    return "\n  The run " + " and ".join(notes) + "; the training time below is this run's alone."
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", required=True, help="the shipped model's training run folder")
@@ -107,6 +134,25 @@ def main() -> int:
         " labels."
         if mf.config["data"].get("group_faces")
         else ""
+    )
+
+    lineage = lineage_note(mf.config)
+    calib = mf.metrics.get("calibration", {})
+    offsets = calib.get("class_bias")
+    offsets_line = (
+        "\n- **Class offsets** (added to the logits, folded into the head's bias): "
+        + ", ".join(f"{c} {v:+.2f}" for c, v in offsets.items())
+        + f"; fitted on the validation splits to raise macro-F1 while accuracy falls by at most "
+        f"{100 * mf.config.get('calibrate', {}).get('max_accuracy_drop', 0.001):.1f} points (mean validation accuracy "
+        f"{pct(calib['val_acc_before_bias']['val_acc'])} -> {pct(calib['val_acc_after_bias']['val_acc'])})."
+        if offsets
+        else ""
+    )
+    contempt_note = (
+        f" The class offsets raise it (contempt {offsets['contempt']:+.2f})."
+        if offsets and "contempt" in offsets
+        else " Fine-tuning with inverse-square-root class weights (`balance: weights`) left it at 0% on validation"
+        " (`notes/training.md`)."
     )
 
     prev_file = RESULTS / f"accuracy-{args.previous}.json" if args.previous else None
@@ -181,14 +227,15 @@ The model card, with the recipe and the training log, is `src/ferkit/weights/MOD
   grey levels in [0, 1] (standardised inside the model), output logits over {len(mf.classes)} classes:
   {", ".join(mf.classes)}.
 - **Preprocessing**: {mf.preprocessing.to_dict()} (the face crop of `ferkit.inference.preprocess.crop_face`).
-- **Temperature**: {mf.temperature:.4f}, fitted on the validation splits (FER-2013 PublicTest, FER+ Valid).
+- **Temperature**: {mf.temperature:.4f}, fitted on the validation splits (FER-2013 PublicTest, FER+ Valid).\
+{offsets_line}
 - **Data**: {sources}. FER-2013 faces carry hard labels among FER-2013's 7 classes; FER+ faces carry their crowd
   votes as soft targets (`crossentropy` policy) among 8 emotions. Partial-label loss: a face competes only among
   the classes its source could express. Training faces that near-duplicate any validation or test face were
   removed before training (counts in the run log).{grouped} Licences: FER-2013 has no explicit licence (released for the
   ICML 2013 challenge; research use); FER+ labels are MIT (Microsoft).
 - **Recipe**: `{args.config}`; exact command `ferkit train --config {args.config}`.
-  Resolved config stored in the model file.
+  Resolved config stored in the model file.{lineage}
 - **Training**: {run["epochs"]} epochs, {run["hours"]:.2f} hours of wall time, median {run["labels_per_s"]:.0f} training
   labels/s (face-label pairs{pairs_note}), on {ours["machine"]},
   with other work sharing the CPU part of the time. Model selection: best mean
@@ -200,8 +247,7 @@ The model card, with the recipe and the training log, is `src/ferkit/weights/MOD
 ## Limits
 - 48x48 grey faces from a frontal-ish detector crop; FER-2013 is web images with label noise (human accuracy is
   about 65%); expect lower accuracy on profile faces, children, and poses or lighting far from FER-2013's.
-- `contempt` comes from FER+ alone (165 training faces): its FER+ test recall is {h["contempt"]}. Fine-tuning with
-  inverse-square-root class weights (`balance: weights`) left it at 0% on validation (`notes/training.md`).
+- `contempt` comes from FER+ alone (165 training faces): its FER+ test recall is {h["contempt"]}.{contempt_note}
 - No `confused` class: no training source here expresses it.
 - One temperature is fitted on both validation sets together; the ECE rows above show, per test set, whether it
   helped (FER+ soft-label training leaves the model under-confident, FER-2013 hard labels less so). A temperature
