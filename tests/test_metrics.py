@@ -69,3 +69,22 @@ def test_class_bias_leaves_a_model_with_nothing_to_gain_alone_and_never_unmasks(
     masked, ym = _rare_class_case()
     masked[:, 2] = -1e9  # a class these rows' source lacks
     assert ((masked + fit_class_bias(masked, ym, max_accuracy_drop=1.0)).argmax(1) != 2).all()
+
+
+def test_class_bias_keeps_every_groups_accuracy_within_the_budget():
+    # group 0 is mostly class 0, group 1 mostly class 1, and each group's faces sit near the 0/1 boundary: an offset
+    # that favours class 1 helps group 1 and hurts group 0. Pooled accuracy may allow it; the per-group budget not.
+    rng = np.random.default_rng(1)
+    g = np.repeat([0, 1], 500)
+    y = np.where(rng.random(1000) < 0.8, g, 1 - g)
+    logits = np.zeros((1000, 2))
+    logits[np.arange(1000), y] += 0.5 + rng.normal(0, 0.4, 1000)
+    logits[:, 1] -= 0.3  # the model leans to class 0 ...
+    logits[g == 1, 1] -= 0.3  # ... most where class 1 is common, so macro-F1 wants class 1 raised
+    base = [((logits.argmax(1) == y)[g == k]).mean() for k in (0, 1)]
+    pooled = fit_class_bias(logits, y, max_accuracy_drop=0.0)
+    grouped = fit_class_bias(logits, y, max_accuracy_drop=0.0, groups=g)
+    after = [(((logits + grouped).argmax(1) == y)[g == k]).mean() for k in (0, 1)]
+    assert after[0] >= base[0] and after[1] >= base[1]
+    pooled_after = [(((logits + pooled).argmax(1) == y)[g == k]).mean() for k in (0, 1)]
+    assert min(a - b for a, b in zip(pooled_after, base)) < 0  # the pooled budget lets one group pay

@@ -77,7 +77,7 @@ class CalibrateConfig:
     """Fitted on validation data after training, stored in the model file (a temperature is always fitted)."""
 
     class_bias: bool = True  # per-class logit offsets (in the head's bias) that raise validation macro-F1 ...
-    max_accuracy_drop: float = 0.001  # ... while validation accuracy falls by at most this fraction (0.001 = 0.1 pt)
+    max_accuracy_drop: float = 0.001  # ... while each source's validation accuracy falls by at most this (0.1 pt)
 
 
 @dataclass

@@ -2,8 +2,8 @@
 
 - Temperature scaling (Guo et al. 2017): one scalar dividing the logits, fitted to minimise NLL.
 - Class offsets: one number per class added to the logits (folded into the head's bias, so exported models carry
-  it too), fitted to raise macro-F1 within a small accuracy budget. A rare class the network ranks first almost
-  never (FER+ contempt) gets predicted again; every other decision stays as it was.
+  it too), fitted to raise macro-F1 while no source's accuracy falls by more than a small budget. A rare class the
+  network almost never ranks first (FER+ contempt) gets predicted again; most other decisions stay as they were.
 """
 
 from __future__ import annotations
@@ -32,20 +32,26 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray, lo: float = 0.05, hi: flo
     return float(np.exp((a + b) / 2))
 
 
-def _accuracy_and_macro_f1(logits: np.ndarray, y: np.ndarray, k: int) -> tuple[float, float]:
+def _accuracies_and_macro_f1(logits: np.ndarray, y: np.ndarray, groups: np.ndarray, k: int) -> tuple[np.ndarray, float]:
     pred = logits.argmax(1)
-    tp = np.bincount(y[pred == y], minlength=k).astype(float)
+    right = pred == y
+    tp = np.bincount(y[right], minlength=k).astype(float)
     n_true, n_pred = np.bincount(y, minlength=k), np.bincount(pred, minlength=k)
-    present = n_true > 0
     f1 = np.divide(2 * tp, n_true + n_pred, out=np.zeros(k), where=(n_true + n_pred) > 0)
-    return float((pred == y).mean()), float(f1[present].mean())
+    accs = np.bincount(groups, weights=right) / np.maximum(np.bincount(groups), 1)
+    return accs, float(f1[n_true > 0].mean())
 
 
 def fit_class_bias(
-    logits: np.ndarray, y: np.ndarray, max_accuracy_drop: float = 0.001, grid: np.ndarray | None = None, rounds: int = 2
+    logits: np.ndarray,
+    y: np.ndarray,
+    max_accuracy_drop: float = 0.001,
+    groups: np.ndarray | None = None,
+    grid: np.ndarray | None = None,
+    rounds: int = 2,
 ) -> np.ndarray:
-    """Per-class offsets for ``logits`` that raise validation macro-F1 while accuracy falls by at most
-    ``max_accuracy_drop`` (a fraction: 0.001 is 0.1 points).
+    """Per-class offsets for ``logits`` that raise validation macro-F1 while the accuracy of every group (a source,
+    say) falls by at most ``max_accuracy_drop`` (a fraction: 0.001 is 0.1 points).
 
     Coordinate ascent: class by class, the offset on ``grid`` with the best macro-F1 among those within the budget;
     an offset moves only for a strict gain, so classes that gain nothing keep 0. Masked logits (-1e9, a class a
@@ -54,22 +60,24 @@ def fit_class_bias(
     Args:
         logits: (N, K) validation logits.
         y: (N,) true class indices.
+        groups: (N,) group index of each row (each group keeps its own accuracy); None = one group.
 
     Returns:
         (K,) float32 offsets to add to the logits.
     """
     k = logits.shape[1]
+    groups = np.zeros(len(y), np.int64) if groups is None else np.asarray(groups, np.int64)
     grid = np.round(np.linspace(-3.0, 3.0, 61), 6) if grid is None else grid
     grid = grid[np.argsort(np.abs(grid), kind="stable")]  # ties go to the smallest offset
     bias = np.zeros(k, np.float32)
-    floor = _accuracy_and_macro_f1(logits, y, k)[0] - max_accuracy_drop - 1e-12
-    best = _accuracy_and_macro_f1(logits, y, k)[1]
+    accs, best = _accuracies_and_macro_f1(logits, y, groups, k)
+    floor = accs - max_accuracy_drop - 1e-12
     for _ in range(rounds):
         for c in range(k):
             for v in grid:
                 trial = bias.copy()
                 trial[c] = v
-                acc, f1 = _accuracy_and_macro_f1(logits + trial, y, k)
-                if acc >= floor and f1 > best + 1e-9:
+                accs, f1 = _accuracies_and_macro_f1(logits + trial, y, groups, k)
+                if (accs >= floor).all() and f1 > best + 1e-9:
                     best, bias = f1, trial
     return bias

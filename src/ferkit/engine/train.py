@@ -294,7 +294,8 @@ def _finish(out: Path, data: Data, device: torch.device, cfg: TrainConfig) -> No
         head = head_of(model)[1]
         if cfg.calibrate.class_bias and head.bias is not None:
             before = validate(model, data.val, device)
-            bias = fit_class_bias(predict_fused(model, data.val, device), y, cfg.calibrate.max_accuracy_drop)
+            logits = predict_fused(model, data.val, device)
+            bias = fit_class_bias(logits, y, cfg.calibrate.max_accuracy_drop, groups=data.val.source)
             with torch.no_grad():
                 head.bias += torch.from_numpy(bias).to(head.bias)
             mf.state_dict = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
