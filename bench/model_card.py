@@ -142,14 +142,22 @@ def main() -> int:
     offsets_line = (
         "\n- **Class offsets** (added to the logits, folded into the head's bias): "
         + ", ".join(f"{c} {v:+.2f}" for c, v in offsets.items())
-        + f"; fitted on the validation splits to raise macro-F1 while accuracy falls by at most "
+        + f"; fitted on the validation splits to raise macro-F1 while each source's accuracy falls by at most "
         f"{100 * mf.config.get('calibrate', {}).get('max_accuracy_drop', 0.001):.1f} points (mean validation accuracy "
         f"{pct(calib['val_acc_before_bias']['val_acc'])} -> {pct(calib['val_acc_after_bias']['val_acc'])})."
         if offsets
         else ""
     )
+    readme_offsets = (
+        " Calibrated on the validation splits: class offsets (in the head's bias) and a temperature; `--resume` on"
+        " a finished run fits them again without training, which is how this file got its offsets."
+        if offsets
+        else ""
+    )
+    val_fp = pick(ours, "ferplus", "val", "none")
     contempt_note = (
-        f" The class offsets raise it (contempt {offsets['contempt']:+.2f})."
+        f" With its class offset ({offsets['contempt']:+.2f}) its FER+ validation recall is"
+        f" {pct(val_fp['recall'].get('contempt'))}; the test recall above is what that offset gives on unseen faces."
         if offsets and "contempt" in offsets
         else " Fine-tuning with inverse-square-root class weights (`balance: weights`) left it at 0% on validation"
         " (`notes/training.md`)."
@@ -207,7 +215,8 @@ def main() -> int:
 `src/ferkit/weights/{NAME}.ferkit` (with `{NAME}.onnx` and the static-int8 `{NAME}.int8.onnx`, for inference
 without PyTorch): `{mf.arch}` trained
 with `ferkit train --config {args.config}` on FER-2013 fused with FER+; classes
-{", ".join(mf.classes)}. Scored once on the test splits by `{ours["command"]}` ({ours["date"]}, {ours["machine"]}).
+{", ".join(mf.classes)}.{readme_offsets}
+Scored once on the test splits by `{ours["command"]}` ({ours["date"]}, {ours["machine"]}).
 FER-2013 test faces are scored among FER-2013's 7 classes ({h["n_fer"]} faces), FER+ test faces on their unique
 majority label among 8 emotions ({h["n_fp"]} faces). The seed recipe is the original design trained by
 `ferkit train --config configs/seed.yaml` (FER-2013 only, so 7 classes: its FER+ score leaves out the
@@ -247,7 +256,8 @@ The model card, with the recipe and the training log, is `src/ferkit/weights/MOD
 ## Limits
 - 48x48 grey faces from a frontal-ish detector crop; FER-2013 is web images with label noise (human accuracy is
   about 65%); expect lower accuracy on profile faces, children, and poses or lighting far from FER-2013's.
-- `contempt` comes from FER+ alone (165 training faces): its FER+ test recall is {h["contempt"]}.{contempt_note}
+- `contempt` comes from FER+ alone (165 training faces): its FER+ test recall is {h["contempt"]}.\
+{contempt_note}
 - No `confused` class: no training source here expresses it.
 - One temperature is fitted on both validation sets together; the ECE rows above show, per test set, whether it
   helped (FER+ soft-label training leaves the model under-confident, FER-2013 hard labels less so). A temperature

@@ -56,7 +56,8 @@ def speed_block(d: dict) -> str:
     return f"""### Speed
 
 `python bench/speed.py --json bench/results/speed.json` on {m["date"]}, {m["machine"]} ({m["versions"]});
-model {m["model"]}; medians of {m["runs"]} runs after warm-up, classifier on {m["classifier threads"]} thread(s);
+model {m["model"]}; medians of {m["runs"]} runs after warm-up{rounds_note(m.get("rounds"))}, classifier on
+{m["classifier threads"]} thread(s);
 load average before / after: {m["load average before / after"]}. Photos: FER-2013 test faces upscaled 3x on a
 background. The full table (Haar, dynamic int8, batch 5, OpenCV's YuNet engine) is in `bench/results/speed.json`.
 
@@ -79,8 +80,22 @@ def load_block(d: dict) -> str:
 | server | {s["requests_per_s"]:.1f} requests/s | {s["p50_ms"]:.1f} ms | {s["p99_ms"]:.1f} ms | {s["errors"]} |
 | in-process `Predictor` | {p["images_per_s"]:.1f} images/s | {p["ms_per_image"]:.1f} ms | | |
 
-Server throughput is {d["server_over_in_process"]:.2f}x the in-process throughput (target: at least 0.8, zero errors).
+Server throughput is {d["server_over_in_process"]:.2f}x the in-process throughput (target: at least 0.8, zero errors){
+        each_round(d.get("ratio_per_round"))
+    }.
 """
+
+
+def rounds_note(rounds: int | None) -> str:
+    return f", then the median of {rounds} rounds that interleave all measures" if rounds else ""
+
+
+def each_round(ratios: list[float] | None) -> str:
+    if not ratios:
+        return ""
+    return (
+        f"; the table shows the round with the median ratio of {len(ratios)} ({', '.join(f'{r:.2f}' for r in ratios)})"
+    )
 
 
 def replace(text: str, name: str, block: str) -> str:

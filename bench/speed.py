@@ -3,7 +3,9 @@
 Usage (from the project root):
     PYTHONPATH=src python bench/speed.py [--model PATH] [--runs 50] [--yunet ../shared/models/face_detection_yunet.onnx]
 
-Medians over ``--runs`` timed runs after warm-up. Test photos are built from FER-2013 PrivateTest faces (read from
+Medians over ``--runs`` timed runs after warm-up, in each of ``--rounds`` rounds that interleave all measures (this
+VM's speed drifts by tens of percent over minutes); the result is the median of the rounds, with their min and max
+in the JSON's ``spread``. Test photos are built from FER-2013 PrivateTest faces (read from
 ``../shared/data/fer2013.zip``), upscaled 3x and pasted on a smooth synthetic background; nothing is written to
 the repository. The classifier runs on one thread (``--threads``) so that numbers are per core.
 """
@@ -99,7 +101,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", help="ferkit model file (default: the shipped model, else a random fernet_s)")
     ap.add_argument("--yunet", default=str(SHARED / "models" / "face_detection_yunet.onnx"))
-    ap.add_argument("--runs", type=int, default=50)
+    ap.add_argument("--runs", type=int, default=50, help="timed runs per measure in a round (median taken)")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of every measure (median of the rounds' medians)")
     ap.add_argument("--threads", type=int, default=1, help="classifier threads (default 1)")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = ap.parse_args()
@@ -131,7 +134,6 @@ def main() -> int:
     int8d = export_onnx(model, tmp / "int8_dynamic.onnx", int8=True, mode="dynamic")
     torch_backend, info = load_backend(model, "torch", threads=args.threads)
     assert isinstance(torch_backend, TorchBackend)
-    r: dict[str, float] = {}
 
     faces = fer_faces(64)
     x1 = to_input(faces[:1])
@@ -142,10 +144,6 @@ def main() -> int:
         "onnx int8 static": OnnxBackend(int8, args.threads),
         "onnx int8 dynamic": OnnxBackend(int8d, args.threads),
     }
-    for name, b in backends.items():
-        r[f"classifier {name}, batch 1 (ms/face)"] = median_ms(lambda b=b: b.logits(x1), args.runs)
-        r[f"classifier {name}, batch 5 (ms/face)"] = median_ms(lambda b=b: b.logits(x5), args.runs) / 5
-
     yunet = YuNetDetector(args.yunet)  # ONNX Runtime, one thread
     yunet_cv = YuNetDetector(args.yunet, engine="opencv")
     yunet_320 = YuNetDetector(args.yunet, max_side=320)
@@ -159,30 +157,46 @@ def main() -> int:
     img1 = find_photo(faces, 1, counters)
     img5 = find_photo(faces, 5, counters)
     img640 = find_photo(faces, 1, counters[:1], size=(480, 640))
-    for name, det in (("YuNet (onnxruntime)", yunet), ("YuNet (opencv)", yunet_cv), ("YuNet det_size 320", yunet_320),
-                      ("Haar", haar)):  # fmt: skip
-        r[f"detector {name}, 640x480 (ms)"] = median_ms(lambda det=det: det.detect(img640), args.runs)
-        r[f"detector {name}, 512x512 (ms)"] = median_ms(lambda det=det: det.detect(img1), args.runs)
-    r["Haar faces found in the 1-face photo"] = float(len(haar.detect(img1)))
-    r["Haar faces found in the 5-face photo"] = float(len(haar.detect(img5)))
-
     jpg1 = cv2.imencode(".jpg", img1, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+    predictors = {}
     for name, path in (("onnx fp32", fp32), ("onnx int8 static", int8)):
-        p = Predictor.from_file(path, detector=yunet, threads=args.threads)
-        assert len(p.predict(img1)) == 1 and len(p.predict(img5)) == 5
-        r[f"end to end {name}, 1 face, 512x512 array (ms)"] = median_ms(lambda p=p: p.predict(img1), args.runs)
-        r[f"end to end {name}, 1 face, 512x512 JPEG bytes (ms)"] = median_ms(lambda p=p: p.predict(jpg1), args.runs)
-        r[f"end to end {name}, 5 faces, 512x512 array (ms)"] = median_ms(lambda p=p: p.predict(img5), args.runs)
+        predictors[name] = Predictor.from_file(path, detector=yunet, threads=args.threads)
+        assert len(predictors[name].predict(img1)) == 1 and len(predictors[name].predict(img5)) == 5
     pt = Predictor.from_file(model, backend="torch", detector=yunet, threads=args.threads)
-    r["end to end torch fp32, 1 face, 512x512 array (ms)"] = median_ms(lambda: pt.predict(img1), args.runs)
     if fer is not None:
         _, fer_classify = fer_classifier(fer)
         fer_face = np.zeros((1, 64, 64, 1), np.float32)
-        r["fer classifier (int8 TFLite), batch 1 (ms/face)"] = median_ms(lambda: fer_classify(fer_face), args.runs)
-        r["fer faces found in the 1-face photo"] = float(len(fer.detect_emotions(img1)))
-        r["fer faces found in the 5-face photo"] = float(len(fer.detect_emotions(img5)))
-        r["fer end to end, 1 face, 512x512 array (ms)"] = median_ms(lambda: fer.detect_emotions(img1), args.runs)
-        r["fer end to end, 5 faces, 512x512 array (ms)"] = median_ms(lambda: fer.detect_emotions(img5), args.runs)
+
+    def timings() -> dict[str, float]:
+        """One round of every timing (the machine's speed drifts: rounds are interleaved, medians taken across)."""
+        r: dict[str, float] = {}
+        for name, b in backends.items():
+            r[f"classifier {name}, batch 1 (ms/face)"] = median_ms(lambda b=b: b.logits(x1), args.runs)
+            r[f"classifier {name}, batch 5 (ms/face)"] = median_ms(lambda b=b: b.logits(x5), args.runs) / 5
+
+        detectors = {"YuNet (onnxruntime)": yunet, "YuNet (opencv)": yunet_cv, "YuNet det_size 320": yunet_320}
+        for name, det in {**detectors, "Haar": haar}.items():
+            r[f"detector {name}, 640x480 (ms)"] = median_ms(lambda det=det: det.detect(img640), args.runs)
+            r[f"detector {name}, 512x512 (ms)"] = median_ms(lambda det=det: det.detect(img1), args.runs)
+        r["Haar faces found in the 1-face photo"] = float(len(haar.detect(img1)))
+        r["Haar faces found in the 5-face photo"] = float(len(haar.detect(img5)))
+
+        for name, p in predictors.items():
+            r[f"end to end {name}, 1 face, 512x512 array (ms)"] = median_ms(lambda p=p: p.predict(img1), args.runs)
+            r[f"end to end {name}, 1 face, 512x512 JPEG bytes (ms)"] = median_ms(lambda p=p: p.predict(jpg1), args.runs)
+            r[f"end to end {name}, 5 faces, 512x512 array (ms)"] = median_ms(lambda p=p: p.predict(img5), args.runs)
+        r["end to end torch fp32, 1 face, 512x512 array (ms)"] = median_ms(lambda: pt.predict(img1), args.runs)
+        if fer is not None:
+            r["fer classifier (int8 TFLite), batch 1 (ms/face)"] = median_ms(lambda: fer_classify(fer_face), args.runs)
+            r["fer faces found in the 1-face photo"] = float(len(fer.detect_emotions(img1)))
+            r["fer faces found in the 5-face photo"] = float(len(fer.detect_emotions(img5)))
+            r["fer end to end, 1 face, 512x512 array (ms)"] = median_ms(lambda: fer.detect_emotions(img1), args.runs)
+            r["fer end to end, 5 faces, 512x512 array (ms)"] = median_ms(lambda: fer.detect_emotions(img5), args.runs)
+        return r
+
+    rounds = [timings() for _ in range(args.rounds)]
+    r = {k: statistics.median(x[k] for x in rounds) for k in rounds[0]}
+    spread = {k: [min(x[k] for x in rounds), max(x[k] for x in rounds)] for k in rounds[0]}
 
     clip = tmp / "clip.avi"
     w = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 25, (640, 480))
@@ -209,6 +223,7 @@ def main() -> int:
         "model": f"{model.name} ({info.arch})",
         "load average before / after": f"{load_before} / {load_average()}",
         "runs": args.runs,
+        "rounds": args.rounds,
         "classifier threads": args.threads,
         "opencv threads": cv2.getNumThreads(),
     }
@@ -218,7 +233,7 @@ def main() -> int:
     for k, v in r.items():
         print(f"| {k} | {v:.2f} |")
     if args.json:
-        Path(args.json).write_text(json.dumps({"meta": meta, "results": r}, indent=2))
+        Path(args.json).write_text(json.dumps({"meta": meta, "results": r, "spread": spread}, indent=2))
     return 0
 
 

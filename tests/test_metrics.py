@@ -87,4 +87,4 @@ def test_class_bias_keeps_every_groups_accuracy_within_the_budget():
     after = [(((logits + grouped).argmax(1) == y)[g == k]).mean() for k in (0, 1)]
     assert after[0] >= base[0] and after[1] >= base[1]
     pooled_after = [(((logits + pooled).argmax(1) == y)[g == k]).mean() for k in (0, 1)]
-    assert min(a - b for a, b in zip(pooled_after, base)) < 0  # the pooled budget lets one group pay
+    assert min(a - b for a, b in zip(pooled_after, base, strict=True)) < 0  # the pooled budget lets one group pay

@@ -28,7 +28,7 @@ from ferkit.inference.preprocess import crop_faces
 from ferkit.preprocess import TTA, mean_softmax_logits, to_input, tta_views
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
-PRETRAINED = "ferkit-v3"
+PRETRAINED = "ferkit-v4"
 
 
 @dataclass(frozen=True)
