@@ -1,7 +1,11 @@
+from pathlib import Path
+
 import pytest
+import torch
 
 from ferkit.config import TrainConfig, load_config
 from ferkit.errors import ConfigError
+from ferkit.models import build_model
 
 
 def test_defaults():
@@ -44,3 +48,11 @@ def test_missing_file_and_bad_yaml(tmp_path):
         load_config(bad)
     with pytest.raises(ConfigError, match="key=value"):
         load_config(None, ["epochs"])
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[1] / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_loads_and_builds_its_model(path):
+    cfg = load_config(path)  # unknown keys and wrong types raise
+    assert cfg.data.sources and cfg.epochs > 0
+    model = build_model(cfg.model.name, num_classes=8, **cfg.model.kwargs)
+    assert model(torch.zeros(2, 1, 48, 48)).shape == (2, 8)

@@ -70,13 +70,13 @@ class FerNet(nn.Module):
 
 @register_model
 def fernet_s(num_classes: int, **kwargs: object) -> nn.Module:
-    """FerNet-S: widths 16-48-96-192, depths 1-1-2-1 (0.85M parameters; the shipped model)."""
+    """FerNet-S: widths 16-48-96-192, depths 1-1-2-1 (0.85M parameters; ferkit-v2)."""
     return FerNet(num_classes, **kwargs)  # type: ignore[arg-type]
 
 
 @register_model
 def fernet_xs(num_classes: int, **kwargs: object) -> nn.Module:
-    """FerNet-XS: widths 16-48-96-160, depths 1-1-1-1 (0.55M parameters; sized for 1 ms per face in ONNX fp32)."""
+    """FerNet-XS: widths 16-48-96-160, depths 1-1-1-1 (0.55M parameters; 1 ms per face in ONNX fp32; shipped)."""
     kwargs.setdefault("widths", (16, 48, 96, 160))
     kwargs.setdefault("depths", (1, 1, 1, 1))
     return FerNet(num_classes, **kwargs)  # type: ignore[arg-type]
