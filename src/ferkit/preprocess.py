@@ -63,12 +63,16 @@ def tta_views(faces: np.ndarray, tta: TTA) -> list[np.ndarray]:
     return views
 
 
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Row-wise softmax of ``logits / temperature``: (N, C) -> (N, C) float32."""
+    z = logits.astype(np.float64) / temperature
+    z -= z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
 def mean_softmax_logits(logits: list[np.ndarray]) -> np.ndarray:
     """One logit row per face from several views' (B, K) logits: the log of the views' mean softmax."""
     if len(logits) == 1:
         return logits[0]
-    probs = []
-    for z in logits:
-        e = np.exp(z - z.max(1, keepdims=True))
-        probs.append(e / e.sum(1, keepdims=True))
-    return np.log(np.mean(probs, axis=0) + 1e-12).astype(np.float32)
+    return np.log(np.mean([softmax(z) for z in logits], axis=0) + 1e-12).astype(np.float32)

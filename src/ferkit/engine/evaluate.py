@@ -16,15 +16,9 @@ import numpy as np
 from ferkit.data.sample import SourceData, Split
 from ferkit.data.votes import apply_votes, is_vote_source
 from ferkit.engine.metrics import classification_report
-from ferkit.preprocess import TTA, mean_softmax_logits, to_input, tta_views
+from ferkit.preprocess import TTA, mean_softmax_logits, softmax, to_input, tta_views
 
 LogitsFn = Callable[[np.ndarray], np.ndarray]  # (B, 1, H, W) float32 in [0, 1] -> (B, K) logits
-
-
-def softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(1, keepdims=True)
 
 
 def predict_logits(logits_fn: LogitsFn, faces: np.ndarray, tta: TTA = "none", batch: int = 512) -> np.ndarray:

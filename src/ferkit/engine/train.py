@@ -126,7 +126,11 @@ def predict_fused(model: nn.Module, part: Fused, device: torch.device, batch: in
 
 def validate(model: nn.Module, val: Fused, device: torch.device) -> dict:
     """Validation accuracy per source (among the classes each source can express) and their mean."""
-    logits = predict_fused(model, val, device)
+    return val_accuracy(predict_fused(model, val, device), val)
+
+
+def val_accuracy(logits: np.ndarray, val: Fused) -> dict:
+    """Accuracy of ``predict_fused`` logits per source, and their mean."""
     y = val.targets.argmax(1)
     out = {}
     for k, name in enumerate(val.names):
@@ -291,20 +295,18 @@ def _finish(out: Path, data: Data, device: torch.device, cfg: TrainConfig) -> No
         model = mf.build().to(device)
         y = data.val.targets.argmax(1)
         calibration: dict = {"fitted_on": "validation", "n": int(len(y))}
+        logits = predict_fused(model, data.val, device)
         head = head_of(model)[1]
         if cfg.calibrate.class_bias and head.bias is not None:
-            before = validate(model, data.val, device)
-            logits = predict_fused(model, data.val, device)
             bias = fit_class_bias(logits, y, cfg.calibrate.max_accuracy_drop, groups=data.val.source)
             with torch.no_grad():
                 head.bias += torch.from_numpy(bias).to(head.bias)
             mf.state_dict = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
             calibration["class_bias"] = dict(zip(mf.classes, map(float, bias), strict=True))
-            calibration["val_acc_before_bias"], calibration["val_acc_after_bias"] = (
-                before,
-                validate(model, data.val, device),
-            )
-        mf.temperature = fit_temperature(predict_fused(model, data.val, device), y)
+            calibration["val_acc_before_bias"] = val_accuracy(logits, data.val)
+            logits = logits + bias  # the model's logits now (the offsets live in its head)
+            calibration["val_acc_after_bias"] = val_accuracy(logits, data.val)
+        mf.temperature = fit_temperature(logits, y)
         mf.metrics["calibration"] = {"temperature": mf.temperature, **calibration}
     save_model_file(mf, out / "model.ferkit")
     history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]

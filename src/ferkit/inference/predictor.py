@@ -25,7 +25,7 @@ from ferkit.inference.backends import Backend, BackendName, ModelInfo, load_back
 from ferkit.inference.detectors import Detection, Detector, DetectorName, make_detector
 from ferkit.inference.images import MAX_PIXELS, Color, ImageInput, load_image
 from ferkit.inference.preprocess import crop_faces
-from ferkit.preprocess import TTA, mean_softmax_logits, to_input, tta_views
+from ferkit.preprocess import TTA, mean_softmax_logits, softmax, to_input, tta_views
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 PRETRAINED = "ferkit-v4"
@@ -61,14 +61,6 @@ class Face:
             "landmarks": [[round(x, 1), round(y, 1)] for x, y in self.landmarks] if self.landmarks else None,
             "detection_score": round(self.detection_score, 4),
         }
-
-
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    """Row-wise softmax of ``logits / temperature``: (N, C) -> (N, C) float32."""
-    z = logits.astype(np.float64) / temperature
-    z -= z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
 def _torch_available() -> bool:
