@@ -14,6 +14,7 @@ from ferkit.config import load_config
 from ferkit.engine.checkpoint import load_model_file
 from ferkit.engine.train import train
 from ferkit.errors import ConfigError, ModelFileError
+from ferkit.heads import Head
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -229,7 +230,7 @@ def test_init_starts_from_a_model_file_matching_classes_by_name(tmp_path):
     torch.manual_seed(2)
     dst = build_model("fernet_s", num_classes=3, **kwargs)
     fresh = dst.fc.weight.detach().clone()
-    init_weights(dst, ["sad", "contempt", "angry"], cfg)
+    init_weights(dst, [Head("default", ("sad", "contempt", "angry"))], cfg)
     assert torch.equal(dst.stem[0].weight, src.stem[0].weight)  # the body is copied
     assert torch.equal(dst.fc.weight[0], src.fc.weight[2]) and torch.equal(dst.fc.bias[0], src.fc.bias[2])  # sad
     assert torch.equal(dst.fc.weight[2], src.fc.weight[0])  # angry
@@ -237,7 +238,9 @@ def test_init_starts_from_a_model_file_matching_classes_by_name(tmp_path):
 
     cfg.model.kwargs = {"widths": [8, 8, 16, 32]}
     with pytest.raises(ConfigError, match="a.ferkit: holds fernet_s"):
-        init_weights(build_model("fernet_s", num_classes=3, **cfg.model.kwargs), ["sad", "contempt", "angry"], cfg)
+        init_weights(
+            build_model("fernet_s", num_classes=3, **cfg.model.kwargs), [Head("default", ("a", "b", "c"))], cfg
+        )
 
 
 def test_fine_tune_run_starts_where_the_file_left_off(tmp_path):

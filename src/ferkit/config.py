@@ -23,6 +23,9 @@ class SourceConfig:
     format: str | None = None  # adapter name; None = detect from the path
     votes: Literal["majority", "probability", "crossentropy"] = "crossentropy"  # crowd-vote policy (FER+)
     on_error: Literal["raise", "skip"] = "raise"  # bad records: stop, or skip and report
+    # the classifier head this source's labels train; sources with the same head share it. All empty: one shared
+    # head. Give sources that label the same faces differently (FER-2013, FER+) heads of their own.
+    head: str = ""
 
 
 @dataclass

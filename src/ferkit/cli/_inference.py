@@ -22,6 +22,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-pixels", type=int, default=MAX_PIXELS, help="refuse larger images (default 50e6)")
     g.add_argument("--tta", choices=("none", "flip", "tencrop"), default="none",
                    help="average each face over its mirror image (flip) or ten crops (slower)")  # fmt: skip
+    g.add_argument("--head", help="which head of a multi-head model answers (default: its default head)")
 
 
 def build_predictor(args: argparse.Namespace, verb: str):
@@ -38,6 +39,7 @@ def build_predictor(args: argparse.Namespace, verb: str):
         max_pixels=args.max_pixels,
         det_size=args.det_size,
         tta=args.tta,
+        head=args.head,
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

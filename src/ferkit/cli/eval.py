@@ -28,6 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tta", default="none", choices=["none", "flip", "tencrop"])
     p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"], help="inference backend")
     p.add_argument("--no-temperature", action="store_true", help="ignore the calibrated temperature")
+    p.add_argument("--head", help="score with this head (default: the head that the source trained, else the default)")
     p.add_argument("--json", action="store_true", help="print one JSON object per test set")
     p.add_argument("--confusion-png", help="write confusion matrices here (one per test set, suffixed)")
     p.set_defaults(func=run)
@@ -36,14 +37,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ferkit.data import load_source
     from ferkit.engine.evaluate import evaluate_source
-    from ferkit.inference.backends import load_backend
+    from ferkit.heads import head_for_source
+    from ferkit.inference.backends import load_backend, select_head
     from ferkit.inference.predictor import pretrained_path
 
-    backend, info = load_backend(args.model or pretrained_path(args.backend), args.backend)
-    temperature = 1.0 if args.no_temperature else info.temperature
+    full, model = load_backend(args.model or pretrained_path(args.backend), args.backend)
     for i, path in enumerate(args.data):
         src = load_source(path, args.format)
+        head = args.head or head_for_source(model.heads, src.name).name  # the head of the source's convention
+        backend, info = select_head(full, model, head)
+        temperature = 1.0 if args.no_temperature else info.temperature
         rep = evaluate_source(backend.logits, list(info.classes), src, args.split, args.tta, temperature)
+        rep["head"] = head
         if args.confusion_png:
             from ferkit.viz import plot_confusion
 
@@ -61,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
 def format_report(rep: dict) -> str:
     """A human-readable report: headline metrics, per-class table, confusion matrix, exclusions."""
     lines = [
-        f"{rep['source']} [{rep['split']}] {rep['path']}  n={rep['n']}  tta={rep['tta']}  T={rep['temperature']:.3f}",
+        f"{rep['source']} [{rep['split']}] {rep['path']}  n={rep['n']}  head={rep.get('head', 'default')}"
+        f"  tta={rep['tta']}  T={rep['temperature']:.3f}",
         f"  accuracy {rep['accuracy']:.4f}  macro-F1 {rep['macro_f1']:.4f}  balanced acc {rep['balanced_accuracy']:.4f}"
         f"  loss {rep['loss']:.4f}  ECE {rep['ece']:.4f}",
         f"  {'class':<10}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}",

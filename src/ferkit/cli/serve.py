@@ -78,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         "det_size": args.det_size,
         "max_pixels": args.max_pixels,
         "tta": args.tta,
+        "head": args.head,
     }
     common = dict(
         host=args.host,

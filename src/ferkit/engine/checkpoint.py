@@ -1,15 +1,17 @@
 """The ferkit model file: weights plus everything needed to rebuild and run the model.
 
 A model file is a ``torch.save`` of plain data (loadable with ``weights_only=True``):
-``{"format": "ferkit-model", "version": 1, "arch": ..., "arch_kwargs": {...}, "classes": [...],
+``{"format": "ferkit-model", "version": 2, "arch": ..., "arch_kwargs": {...}, "classes": [...], "heads": [...],
 "preprocessing": {...}, "temperature": float, "config": {...}, "metrics": {...}, "state_dict": {...}}``.
+``classes`` names the logit columns; ``heads`` says which columns each head owns (``ferkit.heads``). Version 1
+files (one head, no ``heads`` key) still load.
 Writes are atomic: a temporary file in the same folder, then ``os.replace``.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +19,13 @@ import torch
 from torch import nn
 
 from ferkit.errors import ModelFileError
+from ferkit.heads import DEFAULT, Head, column_names
 from ferkit.models import build_model
 from ferkit.preprocess import Preprocessing
 from ferkit.taxonomy import Taxonomy
 
 FORMAT = "ferkit-model"
-VERSION = 1
+VERSION = 2
 
 
 @dataclass
@@ -32,9 +35,10 @@ class ModelFile:
     Attributes:
         arch: registered model name.
         arch_kwargs: keyword arguments of ``build_model`` besides ``num_classes``.
-        classes: the ferkit class names the model outputs, in logit order.
+        classes: the names of the logit columns: ferkit class names for one head, ``head/class`` for several.
+        heads: the classifier heads, in column order; empty means one head over ``classes``.
         preprocessing: how faces become input.
-        temperature: logits are divided by this before softmax (calibration; 1.0 = none).
+        temperature: logits are divided by this before softmax (calibration; 1.0 = none); the default head's.
         config: the resolved training config.
         metrics: evaluation results (validation and test), by name.
         state_dict: the weights.
@@ -48,6 +52,17 @@ class ModelFile:
     config: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     state_dict: dict[str, torch.Tensor] = field(default_factory=dict)
+    heads: list[Head] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.heads:
+            self.heads = [Head(DEFAULT, tuple(self.classes), temperature=self.temperature)]
+        if column_names(self.heads) != list(self.classes):
+            raise ModelFileError(f"heads {[h.name for h in self.heads]} do not match the columns {self.classes}")
+
+    def heads_now(self) -> list[Head]:
+        """The heads, the default one with ``temperature`` (which calibration may have changed since)."""
+        return [replace(self.heads[0], temperature=self.temperature), *self.heads[1:]]
 
     @property
     def taxonomy(self) -> Taxonomy:
@@ -69,6 +84,7 @@ class ModelFile:
             "arch": self.arch,
             "arch_kwargs": _plain(self.arch_kwargs),
             "classes": list(self.classes),
+            "heads": [h.to_dict() for h in self.heads_now()],
             "preprocessing": self.preprocessing.to_dict(),
             "temperature": float(self.temperature),
             "config": _plain(self.config),
@@ -129,4 +145,5 @@ def load_model_file(path: str | Path, expect_arch: str | None = None) -> ModelFi
         config=dict(d.get("config", {})),
         metrics=dict(d.get("metrics", {})),
         state_dict=d["state_dict"],
+        heads=[Head.from_dict(h) for h in d.get("heads", [])],
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 
@@ -39,7 +41,11 @@ def partial_label_loss(
 
 
 def distillation_loss(
-    student: torch.Tensor, teacher: torch.Tensor, mask: torch.Tensor, temperature: float = 2.0
+    student: torch.Tensor,
+    teacher: torch.Tensor,
+    mask: torch.Tensor,
+    temperature: float = 2.0,
+    heads: Sequence[slice] | None = None,
 ) -> torch.Tensor:
     """Knowledge distillation: KL(teacher || student) of the temperature-softened distributions, times T^2 (so its
     gradients keep their size as T changes; Hinton et al., 2015), over the classes in ``mask`` only.
@@ -49,7 +55,14 @@ def distillation_loss(
         teacher: (B, K) teacher logits in the student's class order (any value where ``mask`` is False).
         mask: (K,) bool, the classes both know.
         temperature: softening of both distributions.
+        heads: the columns of each classifier head of a multi-head model; each head is a distribution of its own
+            and the loss is the mean over heads. None: all columns are one distribution.
     """
+    if heads is not None and len(heads) > 1:
+        losses = [
+            distillation_loss(student[:, sl], teacher[:, sl], mask[sl], temperature) for sl in heads if mask[sl].any()
+        ]
+        return torch.stack(losses).mean()
     m = mask.expand_as(student)
     p_t = masked_log_softmax(teacher.detach() / temperature, m).exp()
     log_s = masked_log_softmax(student / temperature, m)

@@ -12,14 +12,16 @@ from torch import nn
 from ferkit.config import TrainConfig
 from ferkit.engine.checkpoint import load_model_file
 from ferkit.errors import ConfigError
+from ferkit.heads import Head, column_names, head_slices, match_columns
 from ferkit.models import head_of
 
 
-def init_weights(model: nn.Module, classes: list[str], cfg: TrainConfig) -> None:
-    """Start ``model`` from the weights of the model file ``cfg.model.init`` (fine-tuning).
+def init_weights(model: nn.Module, heads: list[Head], cfg: TrainConfig) -> None:
+    """Start ``model`` (with classifier heads ``heads``) from the weights of the model file ``cfg.model.init``.
 
-    The file must hold the same architecture and kwargs. The head (the model's last ``nn.Linear``) is copied row by
-    row for the classes both know, matched by name; rows of classes the file lacks keep their fresh initialisation.
+    The file must hold the same architecture and kwargs. The classifier (the model's last ``nn.Linear``) is copied
+    row by row for the classes both know, matched by name and head (``ferkit.heads.match_columns``: a single-head
+    file starts every head); rows of classes the file lacks keep their fresh initialisation.
 
     Raises:
         ModelFileError: the file is missing, corrupt or not a ferkit model file.
@@ -35,7 +37,7 @@ def init_weights(model: nn.Module, classes: list[str], cfg: TrainConfig) -> None
         )
     head = head_of(model)[0]
     own = model.state_dict()
-    rows = [(classes.index(c), mf.classes.index(c)) for c in classes if c in mf.classes]
+    rows = [(i, j) for i, j in enumerate(match_columns(heads, mf.heads)) if j >= 0]
     for key, value in mf.state_dict.items():
         if key.startswith(head + "."):
             for i, j in rows:
@@ -52,22 +54,26 @@ class Teacher:
     models: list[nn.Module]
     cols: list[torch.Tensor]  # per model, (K,) long: its logit column of each student class (0 where it lacks it)
     mask: torch.Tensor  # (K,) bool: the student classes every model knows
+    slices: list[slice]  # the student's heads' columns: each head is a distribution of its own
 
     def logits(self, x: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-        """Logits whose softening by ``temperature`` is the mean of the models' softened predictions.
+        """Logits whose softening by ``temperature`` is, within each student head, the mean of the models' softened
+        predictions.
 
-        For one model, these are its own logits (up to a constant per face, over the classes in ``mask``).
+        For one model, these are its own logits (up to a constant per face and head, over the classes in ``mask``).
         """
         with torch.no_grad():
-            probs = [
-                torch.softmax((m(x).float()[:, c] / temperature).masked_fill(~self.mask, float("-inf")), 1)
-                for m, c in zip(self.models, self.cols, strict=True)
-            ]
-            mean = torch.stack(probs).mean(0)
-            return (temperature * torch.log(mean.clamp_min(1e-12))).masked_fill(~self.mask, 0.0)
+            outs = [m(x).float()[:, c] / temperature for m, c in zip(self.models, self.cols, strict=True)]
+            out = torch.zeros_like(outs[0])
+            for sl in self.slices:
+                m = self.mask[sl]
+                probs = [torch.softmax(o[:, sl].masked_fill(~m, float("-inf")), 1) for o in outs]
+                mean = torch.stack(probs).mean(0)
+                out[:, sl] = (temperature * torch.log(mean.clamp_min(1e-12))).masked_fill(~m, 0.0)
+            return out
 
 
-def load_teacher(cfg: TrainConfig, classes: list[str], device: torch.device) -> Teacher | None:
+def load_teacher(cfg: TrainConfig, heads: list[Head], device: torch.device) -> Teacher | None:
     """The teacher of ``cfg.distill`` (one model file or an ensemble of them), or None when distillation is off.
 
     Raises:
@@ -82,18 +88,18 @@ def load_teacher(cfg: TrainConfig, classes: list[str], device: torch.device) -> 
     if not 0 < d.weight <= 1 or d.temperature <= 0:
         raise ConfigError(f"distill: weight must be in (0, 1] and temperature > 0, got {d.weight} and {d.temperature}")
     files = [load_model_file(p) for p in paths]
-    known = [all(c in mf.classes for mf in files) for c in classes]
+    matches = [match_columns(heads, mf.heads) for mf in files]  # per teacher, its column of each student column
+    known = [all(m[i] >= 0 for m in matches) for i in range(len(column_names(heads)))]
     if not any(known):
         raise ConfigError(
-            f"distill.teacher={paths}: the teachers share none of the student's classes {classes} "
+            f"distill.teacher={paths}: the teachers share none of the student's classes {column_names(heads)} "
             f"(they know {[mf.classes for mf in files]})"
         )
     models, cols = [], []
-    for mf in files:
+    for mf, match in zip(files, matches, strict=True):
         model = mf.build().to(device).eval()
         if cfg.channels_last:
             model = model.to(memory_format=torch.channels_last)
         models.append(model)
-        col = [mf.classes.index(c) if k else 0 for c, k in zip(classes, known, strict=True)]
-        cols.append(torch.tensor(col, device=device))
-    return Teacher(models, cols, torch.tensor(known, device=device))
+        cols.append(torch.tensor([max(j, 0) for j in match], device=device))
+    return Teacher(models, cols, torch.tensor(known, device=device), list(head_slices(heads).values()))

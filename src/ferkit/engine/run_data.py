@@ -3,6 +3,7 @@ order in which an epoch visits them."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from ferkit.data.cache import load_source
 from ferkit.data.fusion import Fused, fuse, shared_faces
 from ferkit.engine.distributed import DistInfo
 from ferkit.errors import ConfigError
+from ferkit.heads import DEFAULT, Head, column_names, head_slices
 from ferkit.taxonomy import Taxonomy
 
 
@@ -23,6 +25,7 @@ class Data:
     val: Fused
     sampled: np.ndarray  # (N_train,) bool: draw a hard label each epoch (vote policy "probability")
     faces: np.ndarray  # (F, R) int64: the training rows of each sample, padded with -1 (one row each, ungrouped)
+    heads: list[Head]  # the model's heads; with several, ``train`` and ``val`` are in their columns (``to_columns``)
 
 
 def prepare_data(cfg: TrainConfig) -> Data:
@@ -37,6 +40,7 @@ def prepare_data(cfg: TrainConfig) -> Data:
     target = Taxonomy.from_names(cfg.data.classes) if cfg.data.classes else None
     policies = [s.votes for s in cfg.data.sources]
     fused = fuse(sources, target, policies, leak_free=cfg.data.dedupe)
+    heads, source_head = plan_heads([s.head for s in cfg.data.sources], fused)
     train, val = fused.split("train"), fused.split("val")
     if cfg.data.holdout > 0:
         train, val = _holdout(train, cfg.data.holdout, cfg.seed)
@@ -47,7 +51,42 @@ def prepare_data(cfg: TrainConfig) -> Data:
         raise ConfigError("no training faces after fusion (check data.sources and data.classes)")
     sampled = np.array([policies[k] == "probability" for k in train.source], bool)
     faces = shared_faces(train) if cfg.data.group_faces else np.arange(len(train))[:, None]
-    return Data(train, val, sampled, faces)
+    if len(heads) > 1:
+        train, val = to_columns(train, heads, source_head), to_columns(val, heads, source_head)
+    return Data(train, val, sampled, faces, heads)
+
+
+def plan_heads(names: list[str], fused: Fused) -> tuple[list[Head], np.ndarray]:
+    """The heads that sources with these head names (one per source, "" = the default head) train, and the head
+    index of each source. A head's classes are those its sources can express, in the taxonomy's order."""
+    names = [n or DEFAULT for n in names]
+    order = list(dict.fromkeys(names))
+    source_head = np.array([order.index(n) for n in names], np.int64)
+    heads = []
+    for i, name in enumerate(order):
+        rows = np.isin(fused.source, np.flatnonzero(source_head == i))
+        have = fused.masks[rows].any(0)
+        classes = tuple(c for c, h in zip(fused.taxonomy.classes, have, strict=True) if h)
+        if len(order) == 1:
+            classes = tuple(fused.taxonomy.classes)  # one head: the whole target taxonomy, as before heads existed
+        sources = tuple(fused.names[k] for k in np.flatnonzero(source_head == i))
+        heads.append(Head(name, classes, sources))
+    return heads, source_head
+
+
+def to_columns(part: Fused, heads: list[Head], source_head: np.ndarray) -> Fused:
+    """A fused split moved into the columns of a multi-head model: each row's targets and mask go to the columns of
+    its source's head, and every other column is masked, so the partial-label loss trains only that head."""
+    cols = column_names(heads)
+    targets = np.zeros((len(part), len(cols)), np.float32)
+    masks = np.zeros((len(part), len(cols)), bool)
+    row_head = source_head[part.source]
+    for i, (h, sl) in enumerate(zip(heads, head_slices(heads).values(), strict=True)):
+        rows = row_head == i
+        idx = [part.taxonomy.index(c) for c in h.classes]
+        targets[rows, sl] = part.targets[rows][:, idx]
+        masks[rows, sl] = part.masks[rows][:, idx]
+    return dataclasses.replace(part, taxonomy=Taxonomy(tuple(cols)), targets=targets, masks=masks)
 
 
 def _holdout(train: Fused, fraction: float, seed: int) -> tuple[Fused, Fused]:
@@ -89,6 +128,7 @@ def data_summary(data: Data) -> dict:
     """What training used: faces per source and split, and what fusion dropped and why."""
     return {
         "classes": list(data.train.taxonomy.classes),
+        "heads": [h.to_dict() for h in data.heads],
         "train": {n: int((data.train.source == k).sum()) for k, n in enumerate(data.train.names)},
         "val": {n: int((data.val.source == k).sum()) for k, n in enumerate(data.val.names)},
         "samples_per_epoch": len(data.faces),

@@ -18,7 +18,7 @@ import torch
 import yaml
 from torch import nn
 
-from ferkit.config import TrainConfig, to_dict
+from ferkit.config import SourceConfig, TrainConfig, to_dict
 from ferkit.data.augment import build_augment
 from ferkit.data.fusion import Fused
 from ferkit.engine.calibrate import fit_class_bias, fit_temperature
@@ -28,6 +28,7 @@ from ferkit.engine.losses import distillation_loss, partial_label_loss
 from ferkit.engine.prior import Teacher, init_weights, load_teacher
 from ferkit.engine.run_data import Data, class_weights, data_summary, epoch_order, prepare_data
 from ferkit.errors import ConfigError, ModelFileError
+from ferkit.heads import Head, head_slices, with_temperatures
 from ferkit.models import build_model, head_of
 from ferkit.preprocess import Preprocessing
 
@@ -87,7 +88,7 @@ def train_one_epoch(
         logits = per_face[face.to(device)] if rows.shape[1] > 1 else per_face  # one row per label: (n, K)
         loss = partial_label_loss(logits, y, m, cfg.label_smoothing, weights)
         if teacher is not None:  # the teacher sees the same augmented faces
-            kd = distillation_loss(per_face, t_logits, teacher.mask, cfg.distill.temperature)
+            kd = distillation_loss(per_face, t_logits, teacher.mask, cfg.distill.temperature, teacher.slices)
             loss = (1 - cfg.distill.weight) * loss + cfg.distill.weight * kd
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
@@ -184,12 +185,12 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = False, on_epo
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    out = Path(cfg.out)
+    out = Path(cfg.out).expanduser()
     data = prepare_data(cfg)
     classes = list(data.train.taxonomy.classes)
     model = build_model(cfg.model.name, num_classes=len(classes), **cfg.model.kwargs)
     if cfg.model.init and not resume:
-        init_weights(model, classes, cfg)
+        init_weights(model, data.heads, cfg)
     model = model.to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -213,7 +214,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = False, on_epo
         (out / "data.json").write_text(json.dumps(data_summary(data), indent=1))
     aug = build_augment(cfg.augment).to(device)
     weights = class_weights(data.train).to(device) if cfg.balance == "weights" else None
-    teacher = load_teacher(cfg, classes, device)
+    teacher = load_teacher(cfg, data.heads, device)
     for epoch in range(start, cfg.epochs):
         torch.manual_seed(cfg.seed * 100_003 + epoch)  # augmentation RNG from (seed, epoch): resume is exact
         order = epoch_order(data, cfg, epoch, info)
@@ -228,7 +229,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = False, on_epo
         if info.main:
             if stats["val_acc"] > best:
                 best = stats["val_acc"]
-                save_model_file(_model_file(model, cfg, classes, {"best_epoch": epoch, **stats}), out / "best.ferkit")
+                mf = _model_file(model, cfg, classes, data.heads, {"best_epoch": epoch, **stats})
+                save_model_file(mf, out / "best.ferkit")
             atomic_torch_save(
                 {
                     "model": model.state_dict(),
@@ -250,8 +252,9 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = False, on_epo
     return out / "model.ferkit"
 
 
-def _model_file(model: nn.Module, cfg: TrainConfig, classes: list[str], metrics: dict) -> ModelFile:
+def _model_file(model: nn.Module, cfg: TrainConfig, classes: list[str], heads: list[Head], metrics: dict) -> ModelFile:
     return ModelFile(
+        heads=list(heads),
         arch=cfg.model.name,
         arch_kwargs=dict(cfg.model.kwargs),
         classes=classes,
@@ -281,7 +284,12 @@ def _with_defaults(saved: dict, defaults: dict) -> dict:
     resumes under a newer ferkit as long as the key keeps its default)."""
     out = dict(defaults)
     for k, v in saved.items():
-        out[k] = _with_defaults(v, defaults[k]) if isinstance(v, dict) and isinstance(defaults.get(k), dict) else v
+        if isinstance(v, dict) and isinstance(defaults.get(k), dict):
+            out[k] = _with_defaults(v, defaults[k])
+        elif k == "sources" and isinstance(v, list):  # each source too
+            out[k] = [_with_defaults(s, to_dict(SourceConfig())) if isinstance(s, dict) else s for s in v]
+        else:
+            out[k] = v
     return out
 
 
@@ -306,7 +314,14 @@ def _finish(out: Path, data: Data, device: torch.device, cfg: TrainConfig) -> No
             calibration["val_acc_before_bias"] = val_accuracy(logits, data.val)
             logits = logits + bias  # the model's logits now (the offsets live in its head)
             calibration["val_acc_after_bias"] = val_accuracy(logits, data.val)
-        mf.temperature = fit_temperature(logits, y)
+        temps = {}  # one temperature per head, fitted on the validation rows of its own sources
+        for name, sl in head_slices(mf.heads).items():
+            rows = data.val.masks[:, sl].any(1)
+            if rows.any():
+                temps[name] = fit_temperature(logits[rows][:, sl], y[rows] - sl.start)
+        mf.heads = with_temperatures(mf.heads, temps)
+        mf.temperature = mf.heads[0].temperature
+        calibration["temperatures"] = temps
         mf.metrics["calibration"] = {"temperature": mf.temperature, **calibration}
     save_model_file(mf, out / "model.ferkit")
     history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]

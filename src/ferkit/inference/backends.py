@@ -8,13 +8,14 @@ An exported ONNX file carries the same metadata as a model file, as JSON under t
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import numpy as np
 
 from ferkit.errors import ModelFileError
+from ferkit.heads import DEFAULT, Head, pick_head
 from ferkit.preprocess import Preprocessing
 
 ONNX_META_KEY = "ferkit"
@@ -26,12 +27,13 @@ class ModelInfo:
     """What a classifier needs besides its weights: the classes it outputs, its input, its calibration.
 
     Attributes:
-        classes: class names in logit order.
+        classes: names of the logit columns (class names for a single-head model, ``head/class`` for several).
         preprocessing: how a face becomes input.
-        temperature: logits are divided by this before softmax.
+        temperature: logits are divided by this before softmax (the default head's).
         arch: registered architecture name.
         arch_kwargs: its keyword arguments.
         metrics: evaluation results stored with the model.
+        heads: the classifier heads in column order (``ferkit.heads``); empty means one head over ``classes``.
     """
 
     classes: tuple[str, ...]
@@ -40,6 +42,25 @@ class ModelInfo:
     arch: str = ""
     arch_kwargs: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    heads: tuple[Head, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.heads:
+            object.__setattr__(self, "heads", (Head(DEFAULT, tuple(self.classes), temperature=self.temperature),))
+
+    def head(self, name: str | None = None) -> tuple[ModelInfo, slice]:
+        """The model as seen through one head (None: the default head): its classes and temperature, and the
+        columns of the full logits it owns.
+
+        Raises:
+            ModelFileError: the model has no head of that name (the message lists its heads).
+        """
+        try:
+            h, cols = pick_head(self.heads, name)
+        except KeyError as e:
+            raise ModelFileError(str(e.args[0])) from None
+        view = replace(self, classes=h.classes, temperature=h.temperature, heads=(h,))
+        return view, cols
 
     def to_json(self) -> str:
         return json.dumps(
@@ -52,6 +73,7 @@ class ModelInfo:
                 "arch": self.arch,
                 "arch_kwargs": self.arch_kwargs,
                 "metrics": self.metrics,
+                "heads": [h.to_dict() for h in self.heads],
             }
         )
 
@@ -65,6 +87,7 @@ class ModelInfo:
             arch=mf.arch,
             arch_kwargs=mf.arch_kwargs,
             metrics=mf.metrics,
+            heads=tuple(mf.heads_now()),
         )
 
     @classmethod
@@ -78,6 +101,7 @@ class ModelInfo:
                 arch=d.get("arch", ""),
                 arch_kwargs=dict(d.get("arch_kwargs", {})),
                 metrics=dict(d.get("metrics", {})),
+                heads=tuple(Head.from_dict(h) for h in d.get("heads", [])),
             )
         except (ValueError, KeyError, TypeError) as e:
             raise ModelFileError(f"{where}: bad ferkit metadata ({type(e).__name__}: {e})") from None
@@ -89,6 +113,17 @@ class Backend(Protocol):
     name: str
 
     def logits(self, x: np.ndarray) -> np.ndarray: ...
+
+
+class HeadBackend:
+    """One head of a multi-head backend: the columns of its logits that the head owns."""
+
+    def __init__(self, inner: Backend, cols: slice) -> None:
+        self.inner, self.cols = inner, cols
+        self.name = inner.name
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        return self.inner.logits(x)[:, self.cols]
 
 
 class TorchBackend:
@@ -146,6 +181,18 @@ class OnnxBackend:
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self._input: np.ascontiguousarray(x, np.float32)})[0]
+
+
+def select_head(backend: Backend, info: ModelInfo, head: str | None = None) -> tuple[Backend, ModelInfo]:
+    """The backend and model info of one head (None: the default head); a single-head model is returned as is.
+
+    Raises:
+        ModelFileError: the model has no head of that name.
+    """
+    view, cols = info.head(head)
+    if len(info.heads) == 1:
+        return backend, view
+    return HeadBackend(backend, cols), view
 
 
 def _is_onnx(path: Path) -> bool:

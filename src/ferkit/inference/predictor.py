@@ -21,7 +21,7 @@ import numpy as np
 
 from ferkit.data.storage import to_face
 from ferkit.errors import ModelFileError
-from ferkit.inference.backends import Backend, BackendName, ModelInfo, load_backend
+from ferkit.inference.backends import Backend, BackendName, ModelInfo, load_backend, select_head
 from ferkit.inference.detectors import Detection, Detector, DetectorName, make_detector
 from ferkit.inference.images import MAX_PIXELS, Color, ImageInput, load_image
 from ferkit.inference.preprocess import crop_faces
@@ -75,6 +75,8 @@ class Predictor:
         info: the model's classes, preprocessing and temperature.
         detector: a face detector, or None to build the default (``make_detector("auto")``) on first use.
         max_pixels: refuse larger input images.
+        tta: test-time augmentation (see ``from_file``).
+        head: which head of a multi-head model answers (None: its default head, the first).
     """
 
     def __init__(
@@ -84,11 +86,13 @@ class Predictor:
         detector: Detector | None = None,
         max_pixels: int = MAX_PIXELS,
         tta: TTA = "none",
+        head: str | None = None,
     ) -> None:
         if tta not in get_args(TTA):
             raise ValueError(f"tta must be one of {', '.join(get_args(TTA))}, got {tta!r}")
-        self.backend = backend
-        self.info = info
+        self.heads = info.heads  # every head of the model; ``info`` and ``backend`` below see the chosen one
+        self.backend, self.info = select_head(backend, info, head)
+        self.head = self.info.heads[0].name
         self._detector = detector
         self.max_pixels = max_pixels
         self.tta = tta
@@ -108,6 +112,7 @@ class Predictor:
         max_pixels: int = MAX_PIXELS,
         det_size: int = 640,
         tta: TTA = "none",
+        head: str | None = None,
     ) -> Predictor:
         """A predictor from a ferkit model file (``.ferkit``) or an exported ``.onnx`` file.
 
@@ -124,11 +129,13 @@ class Predictor:
                 cost grows with pixels) but misses more small faces.
             tta: test-time augmentation: ``none``, ``flip`` (each face and its mirror image, twice the classifier
                 cost) or ``tencrop`` (ten crops, ten times); the probabilities are the views' mean.
+            head: the head of a multi-head model that answers (its labelling convention, e.g. ``fer2013`` or
+                ``ferplus``); None: the model's default head.
         """
         b, info = load_backend(path, backend, threads)
         if isinstance(detector, str):
             detector = make_detector(detector, yunet, score_threshold, min_face, max_side=det_size)
-        return cls(b, info, detector, max_pixels, tta)
+        return cls(b, info, detector, max_pixels, tta, head)
 
     @classmethod
     def from_pretrained(cls, backend: BackendName = "auto", **kwargs: Any) -> Predictor:
@@ -144,7 +151,8 @@ class Predictor:
     def __repr__(self) -> str:
         det = self._detector.name if self._detector is not None else "auto (not built yet)"
         return (
-            f"Predictor(backend={self.backend.name}, arch={self.info.arch or '?'}, classes={list(self.classes)}, "
+            f"Predictor(backend={self.backend.name}, arch={self.info.arch or '?'}, head={self.head}, "
+            f"classes={list(self.classes)}, "
             f"detector={det}{'' if self.tta == 'none' else f', tta={self.tta}'})"
         )
 
