@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -13,6 +14,18 @@ from ferkit.config import TrainConfig
 from ferkit.engine.checkpoint import load_model_file
 from ferkit.errors import ConfigError
 from ferkit.models import head_of
+
+
+def init_from(cfg: TrainConfig, path: str | Path) -> TrainConfig:
+    """``cfg`` set to fine-tune the model file ``path``: its architecture and kwargs, started from its weights
+    (``model.init``). For a file whose architecture the caller need not know, such as the shipped model.
+
+    Raises:
+        ModelFileError: the file is missing, corrupt or not a ferkit model file.
+    """
+    mf = load_model_file(path)
+    cfg.model = replace(cfg.model, name=mf.arch, kwargs=dict(mf.arch_kwargs), init=str(path))
+    return cfg
 
 
 def init_weights(model: nn.Module, classes: list[str], cfg: TrainConfig) -> None:
