@@ -47,6 +47,20 @@ def _no_downloads(monkeypatch):
     monkeypatch.setattr(yunet_file, "download_yunet", offline)
 
 
+@pytest.fixture(autouse=True)
+def _no_kaggle(monkeypatch):
+    """Tests never reach Kaggle: kagglehub's download fails as if offline (tests that need it replace it)."""
+    try:
+        import kagglehub
+    except ImportError:
+        return
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("Kaggle downloads are disabled in tests")
+
+    monkeypatch.setattr(kagglehub, "dataset_download", offline)
+
+
 @pytest.fixture(scope="session")
 def yunet_path() -> Path:
     for p in (YUNET.resolve(), YUNET_ALT):

@@ -187,3 +187,16 @@ def write_fer2013_csv(path: Path, seed: int = 0) -> Path:
             rows.append(f"{code},{' '.join(map(str, pattern_face(code, rng).ravel().tolist()))},{usage}")
     path.write_text("\n".join(rows) + "\n")
     return path
+
+
+def write_fer2013_folders(root: Path, train: int = 20, test: int = 4, seed: int = 0) -> Path:
+    """Kaggle's FER-2013 layout (``train/<emotion>/Training_*.jpg``, ``test/<emotion>/{PublicTest,PrivateTest}_*.jpg``)
+    of learnable faces: ``train`` and ``test`` (alternately public and private) per class."""
+    rng = np.random.default_rng(seed)
+    k = 0
+    for code, emotion in enumerate(("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")):
+        for i in range(train + test):
+            name = f"Training_{k}.jpg" if i < train else f"{('PublicTest', 'PrivateTest')[i % 2]}_{k}.jpg"
+            write_image(root / ("train" if i < train else "test") / emotion / name, pattern_face(code, rng))
+            k += 1
+    return root

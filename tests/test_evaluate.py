@@ -6,7 +6,7 @@ from synth import write_fer2013_csv
 
 from ferkit.cli import main
 from ferkit.data import read_source
-from ferkit.engine.evaluate import evaluate_source
+from ferkit.engine.evaluate import evaluate_model, evaluate_source
 from ferkit.preprocess import tta_views
 
 FER = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
@@ -89,3 +89,14 @@ def test_eval_cli_table_and_png(tmp_path, model_file, capsys):
 def test_eval_cli_missing_data_is_an_error(tmp_path, model_file, capsys):
     assert main(["eval", str(model_file), "--data", str(tmp_path / "nope.zip")]) == 1
     assert "nope.zip" in capsys.readouterr().err
+
+
+def test_evaluate_model_scores_a_file_with_its_temperature(tmp_path, model_file):
+    from ferkit.inference.backends import load_backend
+
+    src = read_source(write_fer2013_csv(tmp_path / "fer.csv"))
+    rep = evaluate_model(model_file, src)
+    backend, info = load_backend(model_file)
+    direct = evaluate_source(backend.logits, list(info.classes), src, "test", "none", info.temperature)
+    assert rep["model"] == str(model_file) and rep["temperature"] == 1.5
+    assert rep["accuracy"] == direct["accuracy"] and rep["confusion"] == direct["confusion"]

@@ -37,3 +37,18 @@ def test_an_ensemble_teaches_the_mean_of_its_softened_predictions():
     student = temp * torch.log(mean)
     assert distillation_loss(student, out, t.mask, temp) < 1e-6
     assert distillation_loss(a, out, t.mask, temp) > 1e-3
+
+
+def test_a_two_head_student_learns_each_head_as_its_own_distribution():
+    z = torch.tensor([[1.0, 0.0, 2.0, -1.0, 0.5]])  # a teacher with heads (3 classes) + (2 classes)
+    t = Teacher([_fixed(z)], [torch.arange(5)], torch.ones(5, dtype=torch.bool), [slice(0, 3), slice(3, 5)])
+    out = t.logits(torch.zeros(1, 1, 4, 4), temperature=1.0)
+    assert torch.allclose(torch.softmax(out[:, :3], 1), torch.softmax(z[:, :3], 1), atol=1e-6)
+    assert torch.allclose(torch.softmax(out[:, 3:], 1), torch.softmax(z[:, 3:], 1), atol=1e-6)
+    heads = [slice(0, 3), slice(3, 5)]
+    assert distillation_loss(z, out, t.mask, 1.0, heads) < 1e-6
+    # shifting one head's logits by a constant changes nothing within that head
+    shifted = z.clone()
+    shifted[:, 3:] += 5.0
+    assert distillation_loss(shifted, out, t.mask, 1.0, heads) < 1e-6
+    assert distillation_loss(shifted, out, t.mask, 1.0) > 1e-3  # as one distribution, it would

@@ -259,6 +259,19 @@ def test_fine_tune_run_starts_where_the_file_left_off(tmp_path):
         train(cfg)
 
 
+def test_init_from_takes_the_architecture_from_the_file(tmp_path, model_file):
+    from ferkit.engine.prior import init_from, init_weights
+    from ferkit.models import build_model
+
+    cfg = init_from(load_config(config_file(tmp_path)), model_file)  # the config builds fernet_s, widths 8-16
+    mf = load_model_file(model_file)
+    assert (cfg.model.name, cfg.model.kwargs, cfg.model.init) == (mf.arch, mf.arch_kwargs, str(model_file))
+    model = build_model(cfg.model.name, num_classes=2, **cfg.model.kwargs)
+    init_weights(model, ["happy", "sad"], cfg)  # the file's architecture, so it loads
+    with pytest.raises(ModelFileError, match="missing.ferkit"):
+        init_from(cfg, tmp_path / "missing.ferkit")
+
+
 def test_resume_on_a_finished_run_recalibrates_without_training(tmp_path):
     cfg = load_config(config_file(tmp_path, epochs=2))
     cfg.calibrate.class_bias = False

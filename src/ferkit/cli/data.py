@@ -18,6 +18,7 @@ DATA_EXAMPLE = """example:
   ferkit data dedupe ../shared/data/fer2013.zip ../shared/data/ferplus.zip"""
 INSPECT_EXAMPLE = """example:
   ferkit data inspect ../shared/data/fer2013.zip
+  ferkit data inspect kaggle:msambare/fer2013 --grid faces.png   # fetched with kagglehub on first use
   ferkit data inspect ../shared/data/ferplus.zip my_faces/ --json
   ferkit data inspect raf-db/basic --on-error skip --grid faces.png"""
 PREPARE_EXAMPLE = """example:
@@ -31,7 +32,12 @@ duplicated in test within a source. The threshold is a Hamming distance between 
 
 
 def _add_source_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("paths", nargs="+", metavar="PATH", help="dataset folder, zip or CSV (format auto-detected)")
+    p.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="dataset folder, zip or CSV (format auto-detected), or a Kaggle dataset: kaggle:OWNER/DATASET",
+    )
     p.add_argument("--format", choices=sorted(ADAPTERS), help="force the adapter instead of detecting it")
     p.add_argument("--on-error", choices=("raise", "skip"), default="raise", help="on a bad record (default raise)")
     p.add_argument("--no-cache", action="store_true", help="decode again, neither reading nor writing the cache")

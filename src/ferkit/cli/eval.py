@@ -10,6 +10,7 @@ EPILOG = """examples:
   ferkit eval --data ../shared/data/fer2013.zip                       # the shipped model, FER-2013 PrivateTest
   ferkit eval runs/fernet-xs/model.ferkit --data fer2013.zip --data ferplus.zip --tta tencrop --json
   ferkit eval model.ferkit --data fer2013.zip --split val --confusion-png cm.png
+  ferkit eval --data kaggle:msambare/fer2013                          # a Kaggle dataset by name (kagglehub)
 """
 
 
@@ -22,7 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("model", nargs="?", help="ferkit model file or ONNX (default: the shipped model)")
-    p.add_argument("--data", action="append", required=True, help="a dataset path (repeat for several)")
+    p.add_argument("--data", action="append", required=True, help="a dataset path, or kaggle:OWNER/DATASET (repeat)")
     p.add_argument("--format", help="force the dataset adapter for every --data")
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.add_argument("--tta", default="none", choices=["none", "flip", "tencrop"])

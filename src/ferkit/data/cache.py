@@ -11,7 +11,7 @@ import numpy as np
 
 from ferkit.data.errors import OnError
 from ferkit.data.sample import Skip, SourceData
-from ferkit.data.sources import ADAPTERS, detect_format, read_source
+from ferkit.data.sources import ADAPTERS, detect_format, open_tree, read_source
 from ferkit.data.storage import Tree
 from ferkit.taxonomy import Taxonomy
 
@@ -41,7 +41,8 @@ def load_source(
     """Read a dataset in any supported layout, through the on-disk cache.
 
     Args:
-        path: a dataset folder, zip, or CSV file.
+        path: a dataset folder, zip, or CSV file, or a Kaggle dataset by name (``kaggle:msambare/fer2013``, fetched
+            with kagglehub on first use; see ``ferkit.data.kaggle``).
         format: force an adapter by name instead of detecting it.
         on_error: ``raise`` on the first bad record, or ``skip`` it and report it in ``skipped``.
         cache: read and write the decoded cache.
@@ -49,7 +50,7 @@ def load_source(
     """
     if not cache:
         return read_source(path, format, on_error, threads)
-    tree = Tree(path)
+    tree = open_tree(path)
     fmt = format or detect_format(tree)
     file = cache_dir() / f"{_key(tree, fmt, on_error)}.npz"
     if file.exists():

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,6 +19,9 @@ from ferkit.data.sample import SourceData, Split
 from ferkit.data.votes import apply_votes, is_vote_source
 from ferkit.engine.metrics import classification_report
 from ferkit.preprocess import TTA, mean_softmax_logits, softmax, to_input, tta_views
+
+if TYPE_CHECKING:
+    from ferkit.inference.backends import BackendName
 
 LogitsFn = Callable[[np.ndarray], np.ndarray]  # (B, 1, H, W) float32 in [0, 1] -> (B, K) logits
 
@@ -81,4 +86,24 @@ def evaluate_source(
         excluded["no_unique_majority_emotion"] = vote_dropped
     report["excluded"] = excluded
     report.update({"source": src.name, "path": src.path, "split": split, "tta": tta, "temperature": temperature})
+    return report
+
+
+def evaluate_model(
+    model: str | Path,
+    src: SourceData,
+    split: Split = "test",
+    tta: TTA = "none",
+    backend: BackendName = "auto",
+) -> dict:
+    """Score a model file (``.ferkit`` or ``.onnx``) on one split of one source, with its calibrated temperature.
+
+    Returns:
+        The ``evaluate_source`` report, plus ``model``: the file scored.
+    """
+    from ferkit.inference.backends import load_backend
+
+    b, info = load_backend(model, backend)
+    report = evaluate_source(b.logits, list(info.classes), src, split, tta, info.temperature)
+    report["model"] = str(model)
     return report

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -14,6 +15,18 @@ from ferkit.engine.checkpoint import load_model_file
 from ferkit.errors import ConfigError
 from ferkit.heads import Head, column_names, head_slices, match_columns
 from ferkit.models import head_of
+
+
+def init_from(cfg: TrainConfig, path: str | Path) -> TrainConfig:
+    """``cfg`` set to fine-tune the model file ``path``: its architecture and kwargs, started from its weights
+    (``model.init``). For a file whose architecture the caller need not know, such as the shipped model.
+
+    Raises:
+        ModelFileError: the file is missing, corrupt or not a ferkit model file.
+    """
+    mf = load_model_file(path)
+    cfg.model = replace(cfg.model, name=mf.arch, kwargs=dict(mf.arch_kwargs), init=str(path))
+    return cfg
 
 
 def init_weights(model: nn.Module, heads: list[Head], cfg: TrainConfig) -> None:
@@ -54,7 +67,7 @@ class Teacher:
     models: list[nn.Module]
     cols: list[torch.Tensor]  # per model, (K,) long: its logit column of each student class (0 where it lacks it)
     mask: torch.Tensor  # (K,) bool: the student classes every model knows
-    slices: list[slice]  # the student's heads' columns: each head is a distribution of its own
+    slices: list[slice] = field(default_factory=list)  # the student's heads' columns (none: one head of all)
 
     def logits(self, x: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
         """Logits whose softening by ``temperature`` is, within each student head, the mean of the models' softened
@@ -65,7 +78,7 @@ class Teacher:
         with torch.no_grad():
             outs = [m(x).float()[:, c] / temperature for m, c in zip(self.models, self.cols, strict=True)]
             out = torch.zeros_like(outs[0])
-            for sl in self.slices:
+            for sl in self.slices or [slice(None)]:
                 m = self.mask[sl]
                 probs = [torch.softmax(o[:, sl].masked_fill(~m, float("-inf")), 1) for o in outs]
                 mean = torch.stack(probs).mean(0)

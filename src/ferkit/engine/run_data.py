@@ -11,10 +11,11 @@ import numpy as np
 import torch
 
 from ferkit.config import TrainConfig
+from ferkit.data import kaggle
 from ferkit.data.cache import load_source
 from ferkit.data.fusion import Fused, fuse, shared_faces
 from ferkit.engine.distributed import DistInfo
-from ferkit.errors import ConfigError
+from ferkit.errors import ConfigError, DataError
 from ferkit.heads import DEFAULT, Head, column_names, head_slices
 from ferkit.taxonomy import Taxonomy
 
@@ -32,11 +33,15 @@ def prepare_data(cfg: TrainConfig) -> Data:
     """Load, fuse and split the configured sources (validation never touches test splits)."""
     if not cfg.data.sources:
         raise ConfigError("data.sources is empty: give at least one dataset path")
-    sources = []
-    for i, s in enumerate(cfg.data.sources):
-        if not Path(s.path).exists():
+    for i, s in enumerate(cfg.data.sources):  # every path checked before any is read (or downloaded)
+        if kaggle.is_kaggle(s.path):  # a Kaggle dataset by name, fetched by load_source on first use
+            try:
+                kaggle.parse(s.path)
+            except DataError as e:
+                raise ConfigError(f"data.sources[{i}].path: {s.path!r}: {e.reason}") from None
+        elif not Path(s.path).exists():
             raise ConfigError(f"data.sources[{i}].path: {s.path!r} does not exist")
-        sources.append(load_source(s.path, s.format, s.on_error))
+    sources = [load_source(s.path, s.format, s.on_error) for s in cfg.data.sources]
     target = Taxonomy.from_names(cfg.data.classes) if cfg.data.classes else None
     policies = [s.votes for s in cfg.data.sources]
     fused = fuse(sources, target, policies, leak_free=cfg.data.dedupe)

@@ -87,12 +87,10 @@ class TimelineWriter:
 
 def plot_timeline(tracks: list[Track], classes: tuple[str, ...], path: str | Path, max_tracks: int = 6) -> Path:
     """A PNG with one panel per track (the longest ``max_tracks``): smoothed probability of each class over time."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from ferkit.inference.annotate import color_of
+    from ferkit.viz import _plt
+
+    plt = _plt()
 
     shown = sorted(sorted(tracks, key=lambda t: -len(t.history))[:max_tracks], key=lambda t: t.id)
     n = max(1, len(shown))

@@ -1,4 +1,4 @@
-"""Dataset adapters, one per storage format, and ``load_source`` which picks one by looking at the path.
+"""Dataset adapters, one per storage format, and ``read_source`` which picks one by looking at the path.
 
 An adapter is a class with ``name``, ``taxonomy`` (the source's own class order), ``detect(tree) -> bool`` and
 ``read(tree, policy) -> Iterator[Sample]`` (a sample's image may be the ``Encoded`` file, decoded later on a thread
@@ -19,6 +19,7 @@ from typing import Protocol
 
 import numpy as np
 
+from ferkit.data import kaggle
 from ferkit.data.errors import ErrorPolicy, OnError
 from ferkit.data.sample import Sample, SourceData, from_samples
 from ferkit.data.sources import affectnet, ckplus, fer2013, ferplus, folder, jaffe, rafdb
@@ -64,11 +65,22 @@ def detect_format(tree: Tree) -> str:
     raise DataError(tree.path, f"cannot tell the dataset format; pass --format, one of {sorted(ADAPTERS)}")
 
 
+def open_tree(path: str | Path) -> Tree:
+    """The file tree of a dataset path: a folder, zip or file, or a Kaggle dataset by name (``kaggle:OWNER/DATASET``,
+    fetched on first use; see ``ferkit.data.kaggle``). Every source is opened here."""
+    return Tree(kaggle.resolve(path))
+
+
+def source_name(path: str | Path) -> str:
+    """A source's short name in reports: the file or folder name without suffixes, or the Kaggle dataset's name."""
+    return kaggle.parse(path).dataset if kaggle.is_kaggle(path) else Path(path).name.split(".")[0]
+
+
 def read_source(
     path: str | Path, format: str | None = None, on_error: OnError = "raise", threads: int | None = None
 ) -> SourceData:
     """Read a dataset into arrays, without the cache. See ``ferkit.data.load_source``."""
-    tree = Tree(path)
+    tree = open_tree(path)
     fmt = format or detect_format(tree)
     if fmt not in ADAPTERS:
         raise DataError(path, f"unknown format {fmt!r}; known: {sorted(ADAPTERS)}")
@@ -80,7 +92,7 @@ def read_source(
     if not samples:
         first = f"; first: {policy.skipped[0].where}: {policy.skipped[0].reason}" if policy.skipped else ""
         raise DataError(path, f"no usable samples found as format {fmt!r} ({len(policy.skipped)} skipped{first})")
-    name = Path(path).name.split(".")[0] or fmt
+    name = source_name(path) or fmt
     return from_samples(samples, name=name, format=fmt, path=str(path), taxonomy=taxonomy, skipped=policy.skipped)
 
 
