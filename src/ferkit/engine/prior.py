@@ -14,7 +14,9 @@ from ferkit.config import TrainConfig
 from ferkit.engine.checkpoint import load_model_file
 from ferkit.errors import ConfigError
 from ferkit.heads import Head, column_names, head_slices, match_columns
-from ferkit.models import head_of
+from ferkit.models import dlib_file, head_of
+
+DLIB_INIT = "dlib"  # model.init value: dlib's face-recognition ResNet (face_recognition_models), for face_resnet
 
 
 def init_from(cfg: TrainConfig, path: str | Path) -> TrainConfig:
@@ -35,11 +37,15 @@ def init_weights(model: nn.Module, heads: list[Head], cfg: TrainConfig) -> None:
     The file must hold the same architecture and kwargs. The classifier (the model's last ``nn.Linear``) is copied
     row by row for the classes both know, matched by name and head (``ferkit.heads.match_columns``: a single-head
     file starts every head); rows of classes the file lacks keep their fresh initialisation.
+    ``model.init: dlib`` starts a ``face_resnet`` from dlib's face-recognition ResNet instead (``init_from_dlib``).
 
     Raises:
         ModelFileError: the file is missing, corrupt or not a ferkit model file.
         ConfigError: the file holds another architecture.
     """
+    if cfg.model.init == DLIB_INIT:
+        init_from_dlib(model, cfg)
+        return
     mf = load_model_file(cfg.model.init)
     if mf.arch != cfg.model.name or json.dumps(mf.arch_kwargs, sort_keys=True) != json.dumps(
         cfg.model.kwargs, sort_keys=True
@@ -58,6 +64,26 @@ def init_weights(model: nn.Module, heads: list[Head], cfg: TrainConfig) -> None:
         else:
             own[key] = value
     model.load_state_dict(own)
+
+
+def init_from_dlib(model: nn.Module, cfg: TrainConfig) -> None:
+    """Load dlib's face-recognition ResNet (the installed ``face_recognition_models`` file) into the trunk of a
+    ``face_resnet``; the classifier ``fc`` keeps its fresh initialisation.
+
+    Raises:
+        ModelFileError: the package is not installed, or its file is truncated or not that network.
+        ConfigError: the config builds another architecture.
+    """
+    if cfg.model.name != "face_resnet":
+        raise ConfigError(
+            f"model.init={DLIB_INIT}: dlib's face-recognition ResNet starts model.name=face_resnet only, "
+            f"not {cfg.model.name}"
+        )
+    net = dlib_file.read_dlib_face_net(dlib_file.dlib_model_path())
+    own = model.state_dict()
+    own.update(net.state_dict)
+    model.load_state_dict(own)
+    model.get_buffer("embedding").copy_(net.embedding)
 
 
 @dataclass

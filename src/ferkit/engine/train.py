@@ -25,11 +25,12 @@ from ferkit.engine.calibrate import fit_class_bias, fit_temperature
 from ferkit.engine.checkpoint import ModelFile, atomic_torch_save, load_model_file, save_model_file
 from ferkit.engine.distributed import all_reduce_mean, init_distributed, pick_device
 from ferkit.engine.losses import distillation_loss, partial_label_loss
-from ferkit.engine.prior import Teacher, init_weights, load_teacher
+from ferkit.engine.prior import DLIB_INIT, Teacher, init_weights, load_teacher
 from ferkit.engine.run_data import Data, class_weights, data_summary, epoch_order, prepare_data
 from ferkit.errors import ConfigError, ModelFileError
 from ferkit.heads import Head, head_slices, with_temperatures
 from ferkit.models import build_model, head_of
+from ferkit.models.face_resnet import match_norm_stats
 from ferkit.preprocess import Preprocessing
 
 EpochHook = Callable[[dict], None]
@@ -191,6 +192,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = False, on_epo
     model = build_model(cfg.model.name, num_classes=len(classes), **cfg.model.kwargs)
     if cfg.model.init and not resume:
         init_weights(model, data.heads, cfg)
+        if cfg.model.init == DLIB_INIT:  # so that train-mode BatchNorm starts from dlib's network too
+            match_norm_stats(model, data.train.images)
     model = model.to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
