@@ -60,3 +60,17 @@ def test_other_architecture_is_a_clear_error(tmp_path):
     mf.arch = "fernet_s"  # weights of one architecture, name of another
     with pytest.raises(ModelFileError, match="do not fit"):
         mf.build()
+
+
+def test_half_storage_halves_the_file_and_loads_as_float32(tmp_path):
+    model = build_model("fernet_s", num_classes=7, widths=(8, 16, 16, 32))
+    mf = ModelFile("fernet_s", {"widths": [8, 16, 16, 32]}, ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"], state_dict=model.state_dict())
+    save_model_file(mf, tmp_path / "full.ferkit")
+    save_model_file(mf, tmp_path / "half.ferkit", half=True)
+    assert (tmp_path / "half.ferkit").stat().st_size < 0.6 * (tmp_path / "full.ferkit").stat().st_size
+    back = load_model_file(tmp_path / "half.ferkit")
+    for k, v in model.state_dict().items():
+        assert back.state_dict[k].dtype == v.dtype
+        torch.testing.assert_close(back.state_dict[k], v, rtol=1e-3, atol=1e-4)
+    x = torch.rand(2, 1, 48, 48)
+    torch.testing.assert_close(back.build()(x), mf.build()(x), rtol=1e-2, atol=1e-3)

@@ -117,8 +117,14 @@ def atomic_torch_save(obj: Any, path: str | Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def save_model_file(mf: ModelFile, path: str | Path) -> None:
-    atomic_torch_save(mf.to_dict(), path)
+def save_model_file(mf: ModelFile, path: str | Path, half: bool = False) -> None:
+    """Write a model file atomically. ``half`` stores floating-point weights as float16 (half the size, for
+    shipping; loading casts them back to float32, a relative change of at most 5e-4 per weight)."""
+    d = mf.to_dict()
+    if half:
+        d["state_dict"] = {k: v.half() if v.is_floating_point() else v for k, v in d["state_dict"].items()}
+        d["stored_dtype"] = "float16"
+    atomic_torch_save(d, path)
 
 
 def load_model_file(path: str | Path, expect_arch: str | None = None) -> ModelFile:
@@ -144,6 +150,6 @@ def load_model_file(path: str | Path, expect_arch: str | None = None) -> ModelFi
         temperature=float(d.get("temperature", 1.0)),
         config=dict(d.get("config", {})),
         metrics=dict(d.get("metrics", {})),
-        state_dict=d["state_dict"],
+        state_dict={k: v.float() if v.is_floating_point() else v for k, v in d["state_dict"].items()},
         heads=[Head.from_dict(h) for h in d.get("heads", [])],
     )
