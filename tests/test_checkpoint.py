@@ -64,7 +64,12 @@ def test_other_architecture_is_a_clear_error(tmp_path):
 
 def test_half_storage_halves_the_file_and_loads_as_float32(tmp_path):
     model = build_model("fernet_s", num_classes=7, widths=(8, 16, 16, 32))
-    mf = ModelFile("fernet_s", {"widths": [8, 16, 16, 32]}, ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"], state_dict=model.state_dict())
+    mf = ModelFile(
+        "fernet_s",
+        {"widths": [8, 16, 16, 32]},
+        ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"],
+        state_dict=model.state_dict(),
+    )
     save_model_file(mf, tmp_path / "full.ferkit")
     save_model_file(mf, tmp_path / "half.ferkit", half=True)
     assert (tmp_path / "half.ferkit").stat().st_size < 0.6 * (tmp_path / "full.ferkit").stat().st_size
