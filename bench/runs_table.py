@@ -16,10 +16,12 @@ import sys
 from pathlib import Path
 
 
-def best_epoch(run: Path) -> dict:
-    lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if x.strip()]
+def best_epoch(run: Path) -> dict | None:
+    log = run / "metrics.jsonl"
+    lines = [json.loads(x) for x in log.read_text().splitlines() if x.strip()] if log.is_file() else []
     if not lines:
-        raise SystemExit(f"{run}/metrics.jsonl: no epochs logged yet")
+        print(f"{run}: no epoch logged yet", file=sys.stderr)
+        return None
     best = max(lines, key=lambda d: d["val_acc"])
     return {
         "run": run.name,
@@ -36,7 +38,7 @@ def main() -> int:
     ap.add_argument("runs", nargs="+", help="run folders")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    rows = [best_epoch(Path(r).expanduser()) for r in args.runs]
+    rows = [r for r in (best_epoch(Path(r).expanduser()) for r in args.runs) if r is not None]
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
