@@ -43,7 +43,9 @@ def run(args: argparse.Namespace) -> int:
     temperature = 1.0 if args.no_temperature else info.temperature
     for i, path in enumerate(args.data):
         src = load_source(path, args.format)
-        rep = evaluate_source(backend.logits, list(info.classes), src, args.split, args.tta, temperature)
+        rep = evaluate_source(
+            backend.logits, list(info.classes), src, args.split, args.tta, temperature, info.preprocessing.zoom
+        )
         if args.confusion_png:
             from ferkit.viz import plot_confusion
 
