@@ -69,8 +69,9 @@ def main() -> int:
         src = load_source(path)
         for split, ttas in (("val", ["none"]), ("test", args.tta)):
             for tta in ttas:
-                rep = evaluate_source(backend.logits, classes, src, split, tta, info.temperature)
-                raw = evaluate_source(backend.logits, classes, src, split, tta, 1.0) if tta == "none" else None
+                zoom = info.preprocessing.zoom
+                rep = evaluate_source(backend.logits, classes, src, split, tta, info.temperature, zoom)
+                raw = evaluate_source(backend.logits, classes, src, split, tta, 1.0, zoom) if tta == "none" else None
                 row = {
                     "set": name,
                     "split": split,

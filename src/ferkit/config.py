@@ -56,6 +56,20 @@ class AugmentConfig:
     crop: bool = True  # random resized crop
     crop_scale: tuple[float, float] = (0.8, 1.0)
     erasing: float = 0.25  # random erasing probability (0 = off)
+    # How photos differ from FER-2013 crops. Each op has a probability per face; 0 = off (the default).
+    perspective: float = 0.0  # perspective warp, a small out-of-plane turn of the head
+    perspective_scale: float = 0.15  # corners move by up to this fraction of half the side (area-preserving)
+    light: float = 0.0  # brightness and contrast (contrast about the face's mean grey)
+    brightness: tuple[float, float] = (0.7, 1.3)  # brightness factor range (multiplies the grey levels)
+    contrast: tuple[float, float] = (0.6, 1.4)  # contrast factor range
+    gamma: float = 0.0  # gamma curve x ** g
+    gamma_range: tuple[float, float] = (0.6, 1.6)  # g range; above 1 darkens the mid-tones
+    low_res: float = 0.0  # a small face: shrink to a random side (area) and enlarge back (bilinear), as the crop does
+    low_res_side: tuple[int, int] = (12, 40)  # side range in pixels, drawn per face
+    blur: float = 0.0  # Gaussian blur (focus, motion, a soft webcam)
+    blur_sigma: tuple[float, float] = (0.3, 1.5)  # sigma range in pixels of the 48 px face
+    jpeg: float = 0.0  # JPEG coding (kornia's differentiable codec) at a random quality
+    jpeg_quality: tuple[float, float] = (20.0, 90.0)  # quality range, 1-100
 
 
 @dataclass

@@ -21,6 +21,7 @@ import numpy as np
 
 from ferkit.engine.checkpoint import ModelFile, load_model_file
 from ferkit.inference.backends import ONNX_META_KEY, ModelInfo
+from ferkit.preprocess import zoom_faces
 
 OPSET = 17
 Int8Mode = Literal["static", "dynamic"]
@@ -162,6 +163,8 @@ def export_onnx(
     data = onnx_bytes(mf)
     out = Path(out)
     if int8:
+        if calib is not None:  # calibrate on what the model will see
+            calib = zoom_faces(calib, mf.preprocessing.zoom)
         return quantize_int8(data, out, mode, calib, method)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")

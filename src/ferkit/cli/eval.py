@@ -48,7 +48,9 @@ def run(args: argparse.Namespace) -> int:
         head = args.head or head_for_source(model.heads, src.name).name  # the head of the source's convention
         backend, info = select_head(full, model, head)
         temperature = 1.0 if args.no_temperature else info.temperature
-        rep = evaluate_source(backend.logits, list(info.classes), src, args.split, args.tta, temperature)
+        rep = evaluate_source(
+            backend.logits, list(info.classes), src, args.split, args.tta, temperature, info.preprocessing.zoom
+        )
         rep["head"] = head
         if args.confusion_png:
             from ferkit.viz import plot_confusion

@@ -26,11 +26,14 @@ if TYPE_CHECKING:
 LogitsFn = Callable[[np.ndarray], np.ndarray]  # (B, 1, H, W) float32 in [0, 1] -> (B, K) logits
 
 
-def predict_logits(logits_fn: LogitsFn, faces: np.ndarray, tta: TTA = "none", batch: int = 512) -> np.ndarray:
-    """Logits for (N, H, W) uint8 faces; with TTA, the log of the mean softmax over views."""
+def predict_logits(
+    logits_fn: LogitsFn, faces: np.ndarray, tta: TTA = "none", batch: int = 512, zoom: float = 1.0
+) -> np.ndarray:
+    """Logits for (N, H, W) uint8 faces seen at ``zoom`` (``Preprocessing.zoom``); with TTA, the log of the mean
+    softmax over views."""
     out = []
     for i in range(0, len(faces), batch):
-        views = tta_views(faces[i : i + batch], tta)
+        views = tta_views(faces[i : i + batch], tta, zoom)
         out.append(mean_softmax_logits([logits_fn(to_input(np.ascontiguousarray(v))) for v in views]))
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
@@ -63,8 +66,10 @@ def evaluate_source(
     split: Split = "test",
     tta: TTA = "none",
     temperature: float = 1.0,
+    zoom: float = 1.0,
 ) -> dict:
-    """Score a model on one split of one source. Returns a ``classification_report`` plus ``excluded``."""
+    """Score a model on one split of one source, its faces seen at ``zoom`` (pass the model's
+    ``Preprocessing.zoom``). Returns a ``classification_report`` plus ``excluded``."""
     part = src.split(split)
     if len(part) == 0:
         raise ValueError(f"{src.path}: has no {split!r} split (splits: {src.split_names()})")
@@ -80,12 +85,14 @@ def evaluate_source(
     cols = [model_classes.index(c) for c in scored]
     names = part.taxonomy.canonical()
     y = np.array([scored.index(names[i]) for i in part.labels], np.int64)
-    logits = predict_logits(logits_fn, part.images, tta)[:, cols] / temperature
+    logits = predict_logits(logits_fn, part.images, tta, zoom=zoom)[:, cols] / temperature
     report = classification_report(softmax(logits), y, scored)
     if vote_dropped:
         excluded["no_unique_majority_emotion"] = vote_dropped
     report["excluded"] = excluded
     report.update({"source": src.name, "path": src.path, "split": split, "tta": tta, "temperature": temperature})
+    if zoom != 1.0:
+        report["zoom"] = zoom
     return report
 
 

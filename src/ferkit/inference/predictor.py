@@ -191,10 +191,9 @@ class Predictor:
             faces = np.stack([to_face(f, s) for f in faces]) if len(faces) else np.zeros((0, s, s), np.uint8)
         if len(faces) == 0:
             return np.zeros((0, len(self.classes)), np.float32)
-        if self.tta == "none":
-            return softmax(self.backend.logits(to_input(faces)), self.info.temperature)  # (N, 1, s, s) -> (N, C)
-        views = tta_views(faces, self.tta)  # one batch for all views: (V * N, 1, s, s)
-        logits = self.backend.logits(to_input(np.ascontiguousarray(np.concatenate(views))))
+        views = tta_views(faces, self.tta, self.info.preprocessing.zoom)  # the model file's view, then TTA's
+        x = to_input(views[0] if len(views) == 1 else np.ascontiguousarray(np.concatenate(views)))
+        logits = self.backend.logits(x)  # one batch for all views: (V * N, 1, s, s) -> (V * N, C)
         return softmax(mean_softmax_logits(np.split(logits, len(views))), self.info.temperature)
 
     def detect(self, image: ImageInput, color: Color = "bgr") -> list[Detection]:
