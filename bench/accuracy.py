@@ -41,6 +41,13 @@ def provenance(script: str) -> dict[str, str]:
     }
 
 
+def predicted_shares(confusion: dict) -> dict[str, float]:
+    """The share of the scored faces that the model labels with each class (columns of the confusion matrix)."""
+    cols = [sum(col) for col in zip(*confusion["matrix"], strict=True)]
+    total = max(sum(cols), 1)
+    return {c: n / total for c, n in zip(confusion["classes"], cols, strict=True)}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sys.path.insert(0, str(ROOT / "src"))
@@ -53,20 +60,24 @@ def main() -> int:
     sys.path.insert(0, str(ROOT / "src"))
     from ferkit.data import load_source
     from ferkit.engine.evaluate import evaluate_source
-    from ferkit.inference.backends import load_backend
+    from ferkit.heads import head_for_source
+    from ferkit.inference.backends import load_backend, select_head
 
-    backend, info = load_backend(args.model, "torch")
-    classes = list(info.classes)
+    full, model = load_backend(args.model, "torch")
     results = {
         "model": str(args.model),
-        "arch": info.arch,
-        "classes": classes,
-        "temperature": info.temperature,
+        "arch": model.arch,
+        "classes": list(model.heads[0].classes),
+        "heads": [h.to_dict() for h in model.heads],
+        "temperature": model.temperature,
         **provenance("accuracy.py"),
         "sets": [],
     }
     for name, path in SETS:
         src = load_source(path)
+        head = head_for_source(model.heads, src.name).name  # each set is scored by the head of its convention
+        backend, info = select_head(full, model, head)
+        classes = list(info.classes)
         for split, ttas in (("val", ["none"]), ("test", args.tta)):
             for tta in ttas:
                 zoom = info.preprocessing.zoom
@@ -74,6 +85,7 @@ def main() -> int:
                 raw = evaluate_source(backend.logits, classes, src, split, tta, 1.0, zoom) if tta == "none" else None
                 row = {
                     "set": name,
+                    "head": head,
                     "split": split,
                     "tta": tta,
                     "n": rep["n"],
@@ -85,10 +97,11 @@ def main() -> int:
                     "recall": {c: m["recall"] for c, m in rep["per_class"].items()},
                     "excluded": rep["excluded"],
                     "confusion": rep["confusion"],
+                    "predicted_shares": predicted_shares(rep["confusion"]),
                 }
                 results["sets"].append(row)
                 print(
-                    f"{name:8} {split:5} tta={tta:8} n={rep['n']:5} acc={rep['accuracy']:.4f} "
+                    f"{name:8} head={head:8} {split:5} tta={tta:8} n={rep['n']:5} acc={rep['accuracy']:.4f} "
                     f"macroF1={rep['macro_f1']:.4f} ECE={rep['ece']:.4f}"
                     + (f" (T=1: {raw['ece']:.4f})" if raw else ""),
                     flush=True,
