@@ -5,8 +5,8 @@ import synth
 from ferkit.data.sources import jaffe, read_source
 from ferkit.data.storage import decode_image
 from ferkit.errors import DataError
+from ferkit.imaging import crop_face
 from ferkit.inference.detectors import Detection
-from ferkit.inference.preprocess import crop_face
 from ferkit.taxonomy import FERKIT
 
 BOX = Detection(box=(64.0, 56.0, 120.0, 130.0), score=0.9, landmarks=None)

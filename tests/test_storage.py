@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import synth
 
-from ferkit.data.storage import Tree, decode_image, to_face
+from ferkit.data.storage import Tree, decode_image
 from ferkit.errors import DataError
+from ferkit.imaging import to_face
 
 
 def test_zip_with_one_top_folder_reads_like_the_folder(tmp_path):

@@ -6,7 +6,7 @@ import argparse
 import sys
 import warnings
 
-from ferkit.inference.images import MAX_PIXELS
+from ferkit.imaging import MAX_PIXELS
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:

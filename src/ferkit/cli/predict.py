@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_single(predictor, path: str, args: argparse.Namespace) -> int:
-    from ferkit.inference.images import load_image
+    from ferkit.imaging import load_image
 
     image = load_image(path, max_pixels=predictor.max_pixels)
     faces = predictor.predict_array(image)

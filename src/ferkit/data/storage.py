@@ -10,8 +10,7 @@ import cv2
 import numpy as np
 
 from ferkit.errors import DataError
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm")
+from ferkit.imaging import IMAGE_SUFFIXES, is_truncated, to_face
 
 
 class Tree:
@@ -100,15 +99,6 @@ def _hidden(name: str) -> bool:
     return any(p.startswith(".") or p == "__MACOSX" for p in parts)
 
 
-def is_truncated(data: bytes) -> bool:
-    """True for a JPEG without its end marker or a PNG without its IEND chunk (decoders often accept both)."""
-    if data[:3] == b"\xff\xd8\xff":
-        return b"\xff\xd9" not in data[-64:]
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        return b"IEND" not in data[-64:]
-    return False
-
-
 def decode_image(data: bytes, where: str, *, gray: bool = True) -> np.ndarray:
     """Decode image bytes (EXIF orientation applied) to uint8 gray (H, W) or BGR (H, W, 3).
 
@@ -139,13 +129,3 @@ class Encoded:
 
     def face(self) -> np.ndarray:
         return to_face(decode_image(self.data, self.where))
-
-
-def to_face(img: np.ndarray, size: int = 48) -> np.ndarray:
-    """A gray image resized to (size, size) uint8, with area interpolation when shrinking."""
-    if img.ndim == 3:
-        img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
-    if img.shape != (size, size):
-        interp = cv2.INTER_AREA if min(img.shape[:2]) >= size else cv2.INTER_LINEAR
-        img = cv2.resize(img, (size, size), interpolation=interp)
-    return np.ascontiguousarray(img, dtype=np.uint8)

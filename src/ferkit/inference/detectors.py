@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import threading
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -22,6 +21,7 @@ import cv2
 import numpy as np
 
 from ferkit.errors import DetectorError
+from ferkit.imaging.crop import Detection
 from ferkit.inference.yunet_file import find_yunet
 
 DetectorName = Literal["auto", "yunet", "haar"]
@@ -29,22 +29,6 @@ DetectorName = Literal["auto", "yunet", "haar"]
 
 class DetectorFallbackWarning(UserWarning):
     """Raised (as a warning) when YuNet is unavailable and the Haar cascade is used instead."""
-
-
-@dataclass(frozen=True)
-class Detection:
-    """One detected face.
-
-    Attributes:
-        box: (x, y, w, h) in image pixels, floats; may extend past the image border.
-        score: detector confidence in [0, 1] (Haar reports 1.0).
-        landmarks: (5, 2) float32 pixel coordinates, the subject's right eye, left eye, nose tip, right and
-            left mouth corners (the subject's right eye is on the image's left), or None when the detector has none.
-    """
-
-    box: tuple[float, float, float, float]
-    score: float
-    landmarks: np.ndarray | None = None
 
 
 class Detector(Protocol):

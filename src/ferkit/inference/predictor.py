@@ -19,12 +19,10 @@ from typing import Any, get_args
 
 import numpy as np
 
-from ferkit.data.storage import to_face
 from ferkit.errors import ModelFileError
+from ferkit.imaging import MAX_PIXELS, Color, ImageInput, crop_faces, load_image, to_face
 from ferkit.inference.backends import Backend, BackendName, ModelInfo, load_backend
 from ferkit.inference.detectors import Detection, Detector, DetectorName, make_detector
-from ferkit.inference.images import MAX_PIXELS, Color, ImageInput, load_image
-from ferkit.inference.preprocess import crop_faces
 from ferkit.preprocess import TTA, mean_softmax_logits, softmax, to_input, tta_views
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from ferkit.errors import ImageError
-from ferkit.inference.images import header_size, load_image
+from ferkit.imaging import header_size, load_image
 
 
 def _exif_jpeg(img: np.ndarray, orientation: int) -> bytes:

@@ -15,10 +15,10 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
-from ferkit.data.storage import is_truncated
 from ferkit.errors import ImageError
 
 MAX_PIXELS = 50_000_000  # default limit: 50 megapixels
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm")
 ImageInput = str | Path | bytes | bytearray | memoryview | np.ndarray | Any
 Color = Literal["bgr", "rgb"]
 
@@ -73,6 +73,15 @@ def header_size(data: bytes) -> tuple[int, int] | None:
     except struct.error:
         return None
     return None
+
+
+def is_truncated(data: bytes) -> bool:
+    """True for a JPEG without its end marker or a PNG without its IEND chunk (decoders often accept both)."""
+    if data[:3] == b"\xff\xd8\xff":
+        return b"\xff\xd9" not in data[-64:]
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return b"IEND" not in data[-64:]
+    return False
 
 
 # ---- decoding ------------------------------------------------------------------------------------------------
