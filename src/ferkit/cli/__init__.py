@@ -31,8 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from ferkit.imaging.quiet import quiet_codecs
+
     try:
-        return int(args.func(args) or 0)
+        with quiet_codecs():  # a bad file gets ferkit's one error line, not the codecs' own as well
+            return int(args.func(args) or 0)
     except FerkitError as e:
         print(f"ferkit {args.verb}: error: {e}", file=sys.stderr)
         return 1

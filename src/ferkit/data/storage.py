@@ -6,11 +6,10 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-import cv2
 import numpy as np
 
-from ferkit.errors import DataError
-from ferkit.imaging import IMAGE_SUFFIXES, is_truncated, to_face
+from ferkit.errors import DataError, ImageError
+from ferkit.imaging import IMAGE_SUFFIXES, decode, to_face
 
 
 class Tree:
@@ -100,20 +99,16 @@ def _hidden(name: str) -> bool:
 
 
 def decode_image(data: bytes, where: str, *, gray: bool = True) -> np.ndarray:
-    """Decode image bytes (EXIF orientation applied) to uint8 gray (H, W) or BGR (H, W, 3).
+    """Decode image bytes (EXIF orientation applied) to uint8 gray (H, W) or BGR (H, W, 3), with the checks of
+    ``ferkit.imaging.decode``.
 
     Raises:
-        DataError: empty, truncated or undecodable data, naming ``where``.
+        DataError: empty, truncated, corrupt, unsupported or oversized data, naming ``where``.
     """
-    if not data:
-        raise DataError(where, "empty file (0 bytes)")
-    if is_truncated(data):
-        raise DataError(where, "truncated image (no end marker)")
-    buf = np.frombuffer(data, np.uint8)
-    img = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)
-    if img is None:
-        raise DataError(where, "not a decodable image (corrupt or unsupported format)")
-    return img
+    try:
+        return decode(data, where, gray=gray)
+    except ImageError as e:
+        raise DataError(e.where or where, e.reason) from None
 
 
 @dataclass(frozen=True)

@@ -6,18 +6,24 @@ the same checks protect both and the same crop feeds training and inference. Not
 from ferkit.imaging.crop import Detection, crop_face, crop_faces, crop_square, eye_angle, to_face
 from ferkit.imaging.decode import (
     IMAGE_SUFFIXES,
+    MAX_FILE_BYTES,
     MAX_PIXELS,
     Color,
     ImageInput,
     decode,
     from_array,
     header_size,
-    is_truncated,
     load_image,
     read_file,
 )
+from ferkit.imaging.formats import FORMATS, ImageHeader, check
+from ferkit.imaging.quiet import quiet_codecs
 
 __all__ = [
+    "FORMATS",
+    "MAX_FILE_BYTES",
+    "ImageHeader",
+    "check",
     "IMAGE_SUFFIXES",
     "MAX_PIXELS",
     "Color",
@@ -30,8 +36,8 @@ __all__ = [
     "eye_angle",
     "from_array",
     "header_size",
-    "is_truncated",
     "load_image",
+    "quiet_codecs",
     "read_file",
     "to_face",
 ]

@@ -1,110 +1,106 @@
 """Reading an image from whatever a caller has: a path, bytes, a numpy array or a PIL image, into BGR uint8.
 
-Files are checked before decoding: missing, empty, truncated, not an image, or larger than a pixel limit read
-from the header (PNG, JPEG, GIF, BMP, WebP), so that a hostile 30000x30000 PNG never reaches the decoder.
-Decoding uses ``cv2.IMREAD_COLOR``, which applies the EXIF orientation, expands gray and drops alpha.
+Encoded images are checked before decoding (``ferkit.imaging.formats``): an unsupported format, a structure that
+does not fit the file (cut short, corrupt, a chunk longer than the file), or more pixels than a limit declared in
+the header are refused without the decoder seeing the bytes, so that a hostile 30000x30000 TIFF or a 69-byte PNG
+declaring a 2 GB chunk costs nothing. A JPEG cut short and closed with an end marker, which decoders fill with
+grey, is refused too. Decoding uses ``cv2.IMREAD_COLOR``, which applies the EXIF orientation, expands gray and
+drops alpha. Every failure is an ``ImageError`` that names the file.
 """
 
 from __future__ import annotations
 
 import os
-import struct
 from pathlib import Path
 from typing import Any, Literal
 
 import cv2
 import numpy as np
 
-from ferkit.errors import ImageError
+from ferkit.errors import ImageError, ImageTooLargeError
+from ferkit.imaging.formats import ImageHeader, check
 
 MAX_PIXELS = 50_000_000  # default limit: 50 megapixels
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm")
+MAX_FILE_BYTES = 256 * 2**20  # files larger than this are not read into memory
+IMAGE_SUFFIXES = (
+    ".jpg",
+    ".jpeg",
+    ".jpe",
+    ".png",
+    ".gif",
+    ".bmp",
+    ".tif",
+    ".tiff",
+    ".webp",
+    ".pgm",
+    ".ppm",
+    ".pbm",
+    ".pnm",
+)
 ImageInput = str | Path | bytes | bytearray | memoryview | np.ndarray | Any
 Color = Literal["bgr", "rgb"]
 
 
-# ---- header sizes --------------------------------------------------------------------------------------------
-
-
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
-    i = 2
-    while i + 9 < len(data):
-        if data[i] != 0xFF:
-            return None
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-            continue
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # markers without a length
-            i += 2
-            continue
-        (length,) = struct.unpack(">H", data[i + 2 : i + 4])
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # start of frame
-            h, w = struct.unpack(">HH", data[i + 5 : i + 9])
-            return w, h
-        i += 2 + length
-    return None
-
-
 def header_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from an image header without decoding, or None for formats not parsed here."""
+    """(width, height) declared by a well-formed image of an accepted format, without decoding; else None."""
     try:
-        if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
-            return struct.unpack(">II", data[16:24])
-        if data[:3] == b"\xff\xd8\xff":
-            return _jpeg_size(data)
-        if data[:6] in (b"GIF87a", b"GIF89a"):
-            return struct.unpack("<HH", data[6:10])
-        if data[:2] == b"BM" and len(data) >= 26:
-            w, h = struct.unpack("<ii", data[18:26])
-            return abs(w), abs(h)
-        if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-            kind = data[12:16]
-            if kind == b"VP8X":
-                w = int.from_bytes(data[24:27], "little") + 1
-                h = int.from_bytes(data[27:30], "little") + 1
-                return w, h
-            if kind == b"VP8L":
-                b = int.from_bytes(data[21:25], "little")
-                return (b & 0x3FFF) + 1, ((b >> 14) & 0x3FFF) + 1
-            if kind == b"VP8 ":
-                w, h = struct.unpack("<HH", data[26:30])
-                return w & 0x3FFF, h & 0x3FFF
-    except struct.error:
+        h = check(data)
+    except ImageError:
         return None
-    return None
-
-
-def is_truncated(data: bytes) -> bool:
-    """True for a JPEG without its end marker or a PNG without its IEND chunk (decoders often accept both)."""
-    if data[:3] == b"\xff\xd8\xff":
-        return b"\xff\xd9" not in data[-64:]
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        return b"IEND" not in data[-64:]
-    return False
+    return h.width, h.height
 
 
 # ---- decoding ------------------------------------------------------------------------------------------------
 
+_FILLER = bytes(range(0x10, 0xF0))  # entropy-coded bytes with no 0xFF (no marker)
 
-def decode(data: bytes, where: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Image bytes -> (H, W, 3) BGR uint8, EXIF orientation applied.
+
+def _imdecode(data: bytes, flags: int) -> np.ndarray | None:
+    try:
+        return cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    except cv2.error:
+        return None
+
+
+def _grey_filled(img: np.ndarray, data: bytes, header: ImageHeader, flags: int) -> bool:
+    """True for a JPEG whose scan data ran out before its end (cut short, then closed with an end marker).
+
+    libjpeg decodes missing data without an error: as flat grey (128) blocks in a sequential JPEG, as a blurred
+    picture in a progressive one. The file is decoded again with filler bytes before its end marker: a complete
+    scan ignores them, a starved one decodes them and the picture changes. A sequential JPEG is decoded again only
+    when one of its corners (where its last block lands, by EXIF orientation) is flat 128.
+    """
+    corners = (img[-8:, -8:], img[:8, :8], img[:8, -8:], img[-8:, :8])
+    if not header.progressive and not any((c == 128).all() for c in corners):
+        return False
+    again = _imdecode(data[: header.end] + _FILLER + data[header.end :], flags)
+    return again is None or again.shape != img.shape or not np.array_equal(again, img)
+
+
+def decode(data: bytes, where: str = "<bytes>", max_pixels: int = MAX_PIXELS, gray: bool = False) -> np.ndarray:
+    """Image bytes -> (H, W, 3) BGR uint8 (or (H, W) gray with ``gray``), EXIF orientation applied.
 
     Raises:
-        ImageError: empty, truncated, undecodable, or above ``max_pixels``; the message names ``where``.
+        UnsupportedImageError: not an image in an accepted format (see ``ferkit.imaging.formats``).
+        ImageTooLargeError: more than ``max_pixels`` pixels.
+        ImageError: empty, truncated or corrupt; every message names ``where``.
     """
     if not data:
-        raise ImageError(f"{where}: empty file (0 bytes)")
-    size = header_size(data)
-    if size is not None and size[0] * size[1] > max_pixels:
-        raise ImageError(f"{where}: {size[0]}x{size[1]} image is above the {max_pixels:,} pixel limit")
-    if is_truncated(data):
-        raise ImageError(f"{where}: truncated image (no end marker)")
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        raise ImageError("empty file (0 bytes)", where)
+    try:
+        header = check(data)
+    except ImageError as e:
+        raise type(e)(e.reason, where) from None
+    if header.width * header.height > max_pixels:
+        raise ImageTooLargeError(f"{header.width}x{header.height} image is above the {max_pixels:,} pixel limit", where)
+    flags = cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR
+    img = _imdecode(data, flags)
     if img is None:
-        raise ImageError(f"{where}: not a decodable image (corrupt or unsupported format)")
-    if img.shape[0] * img.shape[1] > max_pixels:
-        raise ImageError(f"{where}: {img.shape[1]}x{img.shape[0]} image is above the {max_pixels:,} pixel limit")
+        raise ImageError(f"corrupt {header.format.upper()}: the decoder cannot read it", where)
+    if img.shape[0] * img.shape[1] > max_pixels:  # a header that lied
+        raise ImageTooLargeError(f"{img.shape[1]}x{img.shape[0]} image is above the {max_pixels:,} pixel limit", where)
+    if header.format == "jpeg" and _grey_filled(img, data, header, flags):
+        raise ImageError("truncated JPEG: its image data ends early (the missing part would be grey or blurred)", where)
     return img
 
 
@@ -112,13 +108,17 @@ def read_file(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Read and decode an image file to BGR uint8; every failure is an ``ImageError`` naming the file."""
     path = Path(path)
     try:
+        if path.is_file() and path.stat().st_size > MAX_FILE_BYTES:
+            raise ImageTooLargeError(
+                f"{path.stat().st_size:,} bytes; files over {MAX_FILE_BYTES:,} are not read", str(path)
+            )
         data = path.read_bytes()
     except FileNotFoundError:
-        raise ImageError(f"{path}: no such file") from None
+        raise ImageError("no such file", str(path)) from None
     except IsADirectoryError:
-        raise ImageError(f"{path}: is a folder, not an image") from None
+        raise ImageError("is a folder, not an image", str(path)) from None
     except OSError as e:
-        raise ImageError(f"{path}: cannot read ({e.strerror or e})") from None
+        raise ImageError(f"cannot read ({e.strerror or e})", str(path)) from None
     return decode(data, str(path), max_pixels)
 
 

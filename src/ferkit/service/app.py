@@ -299,6 +299,9 @@ def app_from_env() -> FastAPI:
     import json
     import os
 
+    import cv2
+
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # as in the parent's quiet_codecs()
     cfg = json.loads(os.environ.get("FERKIT_SERVE_CONFIG", "{}"))
     loader = default_loader(cfg.get("model"), **cfg.get("predictor", {}))
     return create_app(loader, ServiceSettings.from_dict(cfg.get("settings", {})), load_first=True)
