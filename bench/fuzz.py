@@ -84,8 +84,12 @@ def main(argv: list[str] | None = None) -> int:
     by_format: dict[str, Counter[str]] = {}
     slowest, failures = (0.0, ""), []
     known = [(name, "attack", data) for name, data in hostile.attacks().items()]
+    inputs = known + list(hostile.mutants(args.mutants, args.seed))
+    tenth, trend = max(1, len(inputs) // 10), []  # RSS after each tenth of the inputs: a plateau, or a leak
     with quiet_codecs():
-        for i, (fmt, kind, data) in enumerate(known + list(hostile.mutants(args.mutants, args.seed))):
+        for i, (fmt, kind, data) in enumerate(inputs):
+            if i % tenth == 0 and i:
+                trend.append(round(rss_mb()))
             t0 = time.perf_counter()
             try:
                 faces = predictor.predict(data)
@@ -140,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             "after_predict": round(rss_after_predict, 1),
             "end": round(rss_mb(), 1),
             "peak": round(peak_rss_mb(), 1),
+            "predict_each_tenth": trend,
         },
     }
     print(json.dumps(result, indent=2))

@@ -34,7 +34,10 @@ NOISE_STARTS = (  # how the codecs' stderr lines begin (libjpeg warnings, libpng
     b"Huffman table",
     b"JPEG datastream",
     b"Not a JPEG file",
-    b"Application transferred too few scanlines",
+    b"Invalid SOS parameters",
+    b"Unknown Adobe color transform",
+    b"Application transferred too",
+    b"Warning: thumbnail image size",
     b"libpng warning",
     b"libpng error",
 )
