@@ -62,9 +62,12 @@ def default_loader(path: str | Path | None, **kwargs: Any) -> Callable[[], adapt
     """
 
     def load() -> adapter.PredictorLike:
+        from ferkit.inference.detectors import built
         from ferkit.inference.predictor import Predictor
 
-        return Predictor.from_pretrained(**kwargs) if path is None else Predictor.from_file(path, **kwargs)
+        p = Predictor.from_pretrained(**kwargs) if path is None else Predictor.from_file(path, **kwargs)
+        built(p.detector)  # while loading (a YuNet download included), not in the first request
+        return p
 
     return load
 

@@ -35,7 +35,7 @@ def _detector() -> Detector:
     """The face detector inference uses by default (YuNet, else Haar with a warning); imported lazily."""
     from ferkit.inference.detectors import make_detector
 
-    return make_detector()
+    return make_detector(lazy=False)  # built now: its name keys the cache
 
 
 def _crop(image: np.ndarray, detection: Detection) -> np.ndarray:
