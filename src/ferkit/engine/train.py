@@ -28,7 +28,7 @@ from ferkit.engine.losses import distillation_loss, partial_label_loss
 from ferkit.engine.prior import Teacher, init_weights, load_teacher
 from ferkit.engine.run_data import Data, class_weights, data_summary, epoch_order, prepare_data
 from ferkit.errors import ConfigError, ModelFileError
-from ferkit.models import build_model, head_of
+from ferkit.models import build_model, check_model, head_of
 from ferkit.preprocess import Preprocessing
 
 EpochHook = Callable[[dict], None]
@@ -188,6 +188,8 @@ def train(
         ConfigError: ``cfg.out`` holds a run and neither ``resume`` nor ``force`` is given; or resuming with a
             different config.
     """
+    cfg.check()  # ranges (load_config checks them too; a config built in code gets the same)
+    check_model(cfg.model.name, "config key 'model.name'")
     device = pick_device(cfg.device)
     info = init_distributed(device)
     if info.world > 1 and device.type == "cuda":
