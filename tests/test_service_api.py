@@ -102,6 +102,8 @@ def test_batch_limits(model_path):
         files = [("files", (f"{i}.jpg", image_bytes(32, 32, seed=i), "image/jpeg")) for i in range(3)]
         r = c.post("/v1/predict/batch", files=files)
         assert r.status_code == 413 and r.json()["error"]["code"] == "too_many_images"
+        more = files + [("files", ("x.jpg", image_bytes(32, 32), "image/jpeg"))] * 3  # past the parser's own limit
+        assert c.post("/v1/predict/batch", files=more).json() == r.json()  # one status, one message, any excess
         assert c.post("/v1/predict/batch", files=files[:2]).status_code == 200
         assert c.post("/v1/predict/batch", data={"x": "1"}, files={"other": ("a", b"1")}).status_code == 422
 
