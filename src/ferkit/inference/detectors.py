@@ -34,7 +34,8 @@ class DetectorFallbackWarning(UserWarning):
 
 
 class Detector(Protocol):
-    """Anything with ``detect(image) -> list[Detection]``; ``image`` is (H, W, 3) BGR or (H, W) gray uint8."""
+    """Anything with ``detect(image) -> list[Detection]``; ``image`` is (H, W, 3) BGR or (H, W) gray uint8.
+    ferkit's detectors return faces left to right."""
 
     name: str
 
@@ -42,6 +43,11 @@ class Detector(Protocol):
 
 
 # ---- detectors -----------------------------------------------------------------------------------------------
+
+
+def left_to_right(detections: list[Detection]) -> list[Detection]:
+    """Faces in reading order: by the left edge of their box (then the top), so that face 1 is the leftmost."""
+    return sorted(detections, key=lambda d: (d.box[0], d.box[1]))
 
 
 def _bgr(image: np.ndarray) -> np.ndarray:
@@ -170,7 +176,7 @@ class YuNetDetector:
                 continue
             lm = (f[4:14].reshape(5, 2) / scale).astype(np.float32)
             out.append(Detection(box, float(f[14]), lm))  # type: ignore[arg-type]
-        return out
+        return left_to_right(out)
 
 
 class HaarDetector:
@@ -209,7 +215,7 @@ class HaarDetector:
             boxes = self._cascade.detectMultiScale(
                 gray, scaleFactor=1.1, minNeighbors=self.min_neighbors, minSize=(min_size, min_size)
             )
-        return [Detection(tuple(float(v) / scale for v in b), 1.0, None) for b in boxes]  # type: ignore[arg-type]
+        return left_to_right([Detection(tuple(float(v) / scale for v in b), 1.0, None) for b in boxes])  # type: ignore[misc]
 
 
 class LazyDetector:

@@ -222,7 +222,7 @@ class Predictor:
             color: channel order of an array, ``bgr`` (default) or ``rgb``.
 
         Returns:
-            One ``Face`` per detected face, in detector order; empty when no face is found.
+            One ``Face`` per detected face, left to right (ferkit's detectors' order); empty when none is found.
 
         Raises:
             ImageError: unreadable input, naming the file.
