@@ -307,3 +307,10 @@ def test_cli_train_refuses_then_forces(tmp_path, capsys):
     assert main(["train", "--config", str(cfg), "--quiet"]) == 1
     assert "--resume to continue it, --force to replace it" in capsys.readouterr().err
     assert main(["train", "--config", str(cfg), "--quiet", "--force"]) == 0
+
+
+def test_calibration_shows_progress(tmp_path, capsys):
+    cfg = load_config(config_file(tmp_path, epochs=1))
+    train(cfg, progress=True)
+    err = capsys.readouterr().err
+    assert "calibrate:" in err and "/16" in err  # steps: logits, 7 classes x 2 rounds of offsets, temperature

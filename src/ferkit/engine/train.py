@@ -260,7 +260,7 @@ def train(
             if on_epoch:
                 on_epoch(stats)
     if info.main:
-        _finish(out, data, device, cfg)
+        _finish(out, data, device, cfg, progress)
     return out / "model.ferkit"
 
 
@@ -338,7 +338,7 @@ def _with_defaults(saved: dict, defaults: dict) -> dict:
     return out
 
 
-def _finish(out: Path, data: Data, device: torch.device, cfg: TrainConfig) -> None:
+def _finish(out: Path, data: Data, device: torch.device, cfg: TrainConfig, progress: bool = False) -> None:
     """Calibrate the best model on validation data (class offsets, then temperature) and write ``model.ferkit`` and
     the curves. Run again by ``--resume`` on a finished run."""
     from ferkit.viz import plot_curves
@@ -348,10 +348,15 @@ def _finish(out: Path, data: Data, device: torch.device, cfg: TrainConfig) -> No
         model = mf.build().to(device)
         y = data.val.targets.argmax(1)
         calibration: dict = {"fitted_on": "validation", "n": int(len(y))}
-        logits = predict_fused(model, data.val, device)
         head = head_of(model)[1]
-        if cfg.calibrate.class_bias and head.bias is not None:
-            bias = fit_class_bias(logits, y, cfg.calibrate.max_accuracy_drop, groups=data.val.source)
+        offsets = cfg.calibrate.class_bias and head.bias is not None
+        bar = _bar(1 + (2 * len(mf.classes) if offsets else 0) + 1, progress, "calibrate")  # logits, offsets, T
+        logits = predict_fused(model, data.val, device)
+        bar.update()
+        if offsets:
+            bias = fit_class_bias(
+                logits, y, cfg.calibrate.max_accuracy_drop, groups=data.val.source, rounds=2, on_step=bar.update
+            )
             with torch.no_grad():
                 head.bias += torch.from_numpy(bias).to(head.bias)
             mf.state_dict = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
@@ -360,6 +365,8 @@ def _finish(out: Path, data: Data, device: torch.device, cfg: TrainConfig) -> No
             logits = logits + bias  # the model's logits now (the offsets live in its head)
             calibration["val_acc_after_bias"] = val_accuracy(logits, data.val)
         mf.temperature = fit_temperature(logits, y)
+        bar.update()
+        bar.close()
         mf.metrics["calibration"] = {"temperature": mf.temperature, **calibration}
     save_model_file(mf, out / "model.ferkit")
     history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
