@@ -61,8 +61,8 @@ def test_every_shipped_config_loads_and_builds_its_model(path):
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("optim.lr=-1", r"'optim.lr': -1.0 is out of range; accepted: \(0, 10\]"),
-        ("optim.lr=0", r"'optim.lr': 0.0 is out of range"),
+        ("optim.lr=-1", r"'optim.lr': -1.0 is out of range; accepted: \[0, 10\]"),
+        ("optim.lr=11", r"'optim.lr': 11.0 is out of range"),
         ("optim.lr=.nan", r"'optim.lr': nan is out of range"),
         ("batch_size=0", r"'batch_size': 0 is out of range; accepted: \[1, inf\)"),
         ("epochs=0", r"'epochs': 0 is out of range; accepted: \[1, inf\)"),

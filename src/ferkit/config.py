@@ -100,7 +100,7 @@ class OptimConfig:
     warmup_epochs: float = 1.0
 
     def check(self, prefix: str = "optim.") -> None:
-        _in_range(prefix + "lr", self.lr, 0, 10, lo_open=True)
+        _in_range(prefix + "lr", self.lr, 0, 10)  # 0: the weights stay (a fine-tune that only calibrates)
         _in_range(prefix + "momentum", self.momentum, 0, 1, hi_open=True)
         _in_range(prefix + "weight_decay", self.weight_decay, 0, 1)
         _in_range(prefix + "warmup_epochs", self.warmup_epochs, 0, None)
