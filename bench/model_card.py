@@ -235,7 +235,7 @@ The model card, with the recipe and the training log, is `src/ferkit/weights/MOD
 - **Architecture**: `{mf.arch}` ({n_params / 1e6:.2f} M parameters), kwargs `{mf.arch_kwargs}`; input (B, 1, 48, 48)
   grey levels in [0, 1] (standardised inside the model), output logits over {len(mf.classes)} classes:
   {", ".join(mf.classes)}.
-- **Preprocessing**: {mf.preprocessing.to_dict()} (the face crop of `ferkit.inference.preprocess.crop_face`).
+- **Preprocessing**: {mf.preprocessing.to_dict()} (the face crop of `ferkit.imaging.crop_face`).
 - **Temperature**: {mf.temperature:.4f}, fitted on the validation splits (FER-2013 PublicTest, FER+ Valid).\
 {offsets_line}
 - **Data**: {sources}. FER-2013 faces carry hard labels among FER-2013's 7 classes; FER+ faces carry their crowd

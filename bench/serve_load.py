@@ -11,6 +11,14 @@ trained one). Without ``--image`` it draws a 640x480 picture with one cartoon fa
 The client runs on the same machine and takes CPU from the server: the ratio is a lower bound. This VM's speed
 drifts over minutes, so ``--rounds`` (3) repeats the in-process and load measures; the round with the median ratio
 is reported, with every round's ratio beside it.
+
+Soak (``--soak SECONDS``, instead of the rounds): ``--clients`` clients post for that long a mix of the good image
+and hostile uploads (``--hostile-share`` of the requests: the known attacks of issue #12 and mutants of every
+accepted format from ``tests/hostile.py``), and the server's RSS is sampled throughout. Reported: errors (a good
+image not answered 200, any 5xx, a transport error), p50/p99 latency of the good requests, the hostile requests'
+statuses, and the server's RSS at the start and the end (target: no growth)::
+
+    PYTHONPATH=src python bench/serve_load.py --soak 600 --clients 16 --json bench/results/serve_soak.json
 """
 
 from __future__ import annotations
@@ -142,6 +150,97 @@ async def drive(url: str, image: bytes, clients: int, seconds: float, timeout: f
     }
 
 
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process (Linux /proc), MB, or NaN elsewhere."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def hostile_payloads(n: int = 300) -> list[bytes]:
+    """The known attacks of issue #12 and ``n`` mutants of every accepted format (``tests/hostile.py``)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    import hostile
+
+    return list(hostile.attacks().values()) + [data for _, _, data in hostile.mutants(n, seed=7)]
+
+
+async def post_each(url: str, payloads: list[bytes], timeout: float) -> None:
+    import httpx
+
+    async with httpx.AsyncClient(base_url=url, timeout=timeout) as client:
+        for data in payloads:
+            await client.post("/v1/predict", content=data, headers={"content-type": "application/octet-stream"})
+
+
+async def soak(url: str, pid: int, good: bytes, bad: list[bytes], args: argparse.Namespace) -> dict:
+    """``args.clients`` clients posting good and hostile images for ``args.soak`` seconds; RSS sampled meanwhile."""
+    import httpx
+
+    rng = np.random.default_rng(0)
+    good_ms: list[float] = []
+    errors: dict[str, int] = {}
+    hostile: dict[str, int] = {}
+    rss: list[tuple[float, float]] = []
+    t_start = time.perf_counter()
+    deadline = t_start + args.soak
+    limits = httpx.Limits(max_connections=args.clients, max_keepalive_connections=args.clients)
+    headers = {"content-type": "application/octet-stream"}
+
+    async def sampler() -> None:
+        while time.perf_counter() < deadline:
+            rss.append((round(time.perf_counter() - t_start, 1), round(rss_mb(pid), 1)))
+            await asyncio.sleep(max(1.0, args.soak / 30))
+
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=args.timeout) as client:
+
+        async def one_client(seed: int) -> None:
+            r_local = np.random.default_rng(seed)
+            while time.perf_counter() < deadline:
+                is_bad = r_local.random() < args.hostile_share
+                data = bad[int(r_local.integers(0, len(bad)))] if is_bad else good
+                t0 = time.perf_counter()
+                try:
+                    r = await client.post("/v1/predict", content=data, headers=headers)
+                    status = r.status_code
+                except Exception as e:  # counted, never raised
+                    errors[type(e).__name__] = errors.get(type(e).__name__, 0) + 1
+                    continue
+                if status >= 500 or (not is_bad and status != 200):
+                    errors[f"HTTP {status}"] = errors.get(f"HTTP {status}", 0) + 1
+                elif is_bad:
+                    key = f"{status} {r.json()['error']['code'] if status != 200 else 'ok'}"
+                    hostile[key] = hostile.get(key, 0) + 1
+                else:
+                    good_ms.append(1000 * (time.perf_counter() - t0))
+
+        tasks = [one_client(int(rng.integers(0, 2**31))) for _ in range(args.clients)]
+        await asyncio.wait_for(asyncio.gather(sampler(), *tasks), args.soak + args.timeout + 10)
+    rss.append((round(time.perf_counter() - t_start, 1), round(rss_mb(pid), 1)))
+    lat = np.array(good_ms)
+    start, end = rss[0][1], rss[-1][1]
+    return {
+        "seconds": round(time.perf_counter() - t_start, 1),
+        "clients": args.clients,
+        "hostile_share": args.hostile_share,
+        "good_ok": len(good_ms),
+        "hostile_answered": hostile,
+        "errors": sum(errors.values()),
+        "error_kinds": errors,
+        "good_p50_ms": float(np.percentile(lat, 50)) if len(lat) else None,
+        "good_p99_ms": float(np.percentile(lat, 99)) if len(lat) else None,
+        "rss_mb_start": start,
+        "rss_mb_end": end,
+        "rss_mb_max": max(v for _, v in rss),
+        "rss_mb_samples": rss,
+        "rss_grew": end > start * 1.05 + 5,  # more than 5% (+5 MB of noise) over the soak
+    }
+
+
 def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -202,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--server-args", default="", help="extra `ferkit serve` arguments, e.g. '--concurrency 2'")
     ap.add_argument("--timeout", type=float, default=30.0, help="per-request timeout, seconds (default: 30)")
     ap.add_argument("--rounds", type=int, default=3, help="rounds of in-process + load; the median ratio's is shown")
+    ap.add_argument("--soak", type=float, default=0.0, help="seconds of a soak with hostile uploads (no rounds)")
+    ap.add_argument("--hostile-share", type=float, default=0.25, help="share of hostile uploads in the soak")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args(argv)
 
@@ -224,6 +325,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         wait_ready(url, server)
         asyncio.run(drive(url, image, args.clients, 3.0, args.timeout))  # warm-up, not counted
+        if args.soak:
+            bad = hostile_payloads()
+            asyncio.run(post_each(url, bad, args.timeout))  # every hostile upload once: the RSS baseline has seen them
+            result = asyncio.run(soak(url, server.pid, image, bad, args))
+            return report_soak(result, cmd, argv, args)
         rounds = [one_round(server.pid, url, model, detector, image, args) for _ in range(args.rounds)]
     finally:
         server.send_signal(signal.SIGTERM)
@@ -272,6 +378,30 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return 0
+
+
+def report_soak(result: dict, cmd: list[str], argv: list[str] | None, args: argparse.Namespace) -> int:
+    result = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": f"{cpu_name()}, {os.cpu_count()} CPUs",
+        "load_average_at_end": os.getloadavg(),
+        "command": " ".join(["python", "bench/serve_load.py", *(argv if argv is not None else sys.argv[1:])]),
+        "server_command": " ".join(cmd[1:]),
+        **result,
+    }
+    print(
+        f"soak: {result['seconds']:.0f} s, {result['clients']} clients, {result['hostile_share']:.0%} hostile; "
+        f"good images: {result['good_ok']} answered 200, p50 {result['good_p50_ms']:.1f} ms, "
+        f"p99 {result['good_p99_ms']:.1f} ms; errors {result['errors']} {result['error_kinds'] or ''}"
+    )
+    print(f"hostile uploads answered: {result['hostile_answered']}")
+    print(
+        f"server RSS: {result['rss_mb_start']:.1f} MB at the start, {result['rss_mb_end']:.1f} MB at the end, "
+        f"{result['rss_mb_max']:.1f} MB at most ({'GREW' if result['rss_grew'] else 'no growth'})"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return 1 if result["errors"] or result["rss_grew"] else 0
 
 
 if __name__ == "__main__":

@@ -58,3 +58,9 @@ def test_prepare_and_help(tmp_path, capsys):
         with pytest.raises(SystemExit):
             main(["data", *verb, "--help"])
         assert "example:" in capsys.readouterr().out
+
+
+def test_eval_on_a_source_without_the_split_names_the_splits_it_has(tmp_path, capsys, model_file):
+    root = synth.ckplus(tmp_path, {"anger": 2, "happy": 2})  # CK+ has a train split only
+    assert main(["eval", str(model_file), "--data", str(root)]) == 1
+    assert "no 'test' split (it has train); pass --split train" in capsys.readouterr().err

@@ -33,13 +33,13 @@ def test_single_image_table_json_annotate(photos, model_file, tmp_path, capsys):
     d = json.loads(capsys.readouterr().out)
     assert len(d["faces"]) == 2 and set(d["faces"][0]["probs"]) >= {"happy", "neutral"}
     img = cv2.imread(str(ann))
-    assert img is not None and img.shape[1] >= 640
+    assert img is not None and img.shape == (480, 640, 3)  # the input's size
     assert main(["predict", str(photos / "blank.png"), *_args(model_file)]) == 0
     assert "no face found" in capsys.readouterr().out
     assert main(["predict", str(photos / "sub" / "two.jpg"), "--json", "--tta", "flip", *_args(model_file)]) == 0
     flipped = json.loads(capsys.readouterr().out)
     assert [f["box"] for f in flipped["faces"]] == [f["box"] for f in d["faces"]]
-    assert flipped["faces"][0]["probs"] != d["faces"][0]["probs"]  # the mirror image changed the mean
+    assert any(a["probs"] != b["probs"] for a, b in zip(flipped["faces"], d["faces"], strict=True))  # mirror mean
 
 
 def test_single_bad_image_is_exit_1(photos, model_file, capsys):
@@ -50,6 +50,7 @@ def test_single_bad_image_is_exit_1(photos, model_file, capsys):
 
 def test_usage_errors_are_exit_2(photos, model_file, capsys):
     assert main(["predict", str(photos), *_args(model_file)]) == 2  # a folder needs --out
+    assert main(["predict", str(photos / "*.png"), *_args(model_file)]) == 2  # so does a glob
     assert main(["predict", str(photos / "one.png"), "--resume", *_args(model_file)]) == 2
     with pytest.raises(SystemExit) as e:
         main(["predict", str(photos / "one.png"), "--backend", "tensorflow"])
@@ -98,3 +99,28 @@ def test_detector_fallback_is_announced(photos, model_file, tmp_path, monkeypatc
     assert main(["predict", str(photos / "one.png"), "--model", str(model_file)]) == 0
     err = capsys.readouterr().err
     assert "note: YuNet face detector unavailable" in err and "Haar" in err
+
+
+def test_several_named_images_print_a_table_each(photos, model_file, tmp_path, capsys):
+    one, two, bad = str(photos / "one.png"), str(photos / "sub" / "two.jpg"), str(photos / "broken.jpg")
+    assert main(["predict", one, two, *_args(model_file)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(one + "\n") and f"\n\n{two}\n" in out and out.count("box (x y w h)") == 2
+    assert main(["predict", one, bad, two, "--json", "--annotate", str(tmp_path / "ann"), *_args(model_file)]) == 1
+    captured = capsys.readouterr()
+    lines = [json.loads(line) for line in captured.out.splitlines()]
+    assert [r["path"] for r in lines] == [one, two] and len(lines[1]["faces"]) == 2
+    assert "broken.jpg" in captured.err  # the bad one is an error line; the others went on
+    assert sorted(p.name for p in (tmp_path / "ann").iterdir()) == ["00000_one.jpg", "00002_two.jpg"]
+
+
+def test_faces_are_numbered_left_to_right_and_annotations_keep_the_size(photos, model_file, tmp_path, capsys):
+    img = face_image(faces=((470, 240, 110), (160, 250, 70)))  # the bigger (likelier) face on the right
+    cv2.imwrite(str(tmp_path / "pair.png"), img)
+    ann, panel = tmp_path / "ann.png", tmp_path / "panel.png"
+    assert main(["predict", str(tmp_path / "pair.png"), "--json", "--annotate", str(ann), *_args(model_file)]) == 0
+    xs = [f["box"][0] for f in json.loads(capsys.readouterr().out)["faces"]]
+    assert len(xs) == 2 and xs == sorted(xs)
+    assert cv2.imread(str(ann)).shape == img.shape
+    assert main(["predict", str(tmp_path / "pair.png"), "--annotate", str(panel), "--panel", *_args(model_file)]) == 0
+    assert cv2.imread(str(panel)).shape[1] > img.shape[1]

@@ -56,3 +56,46 @@ def test_every_shipped_config_loads_and_builds_its_model(path):
     assert cfg.data.sources and cfg.epochs > 0
     model = build_model(cfg.model.name, num_classes=8, **cfg.model.kwargs)
     assert model(torch.zeros(2, 1, 48, 48)).shape == (2, 8)
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("optim.lr=-1", r"'optim.lr': -1.0 is out of range; accepted: \[0, 10\]"),
+        ("optim.lr=11", r"'optim.lr': 11.0 is out of range"),
+        ("optim.lr=.nan", r"'optim.lr': nan is out of range"),
+        ("batch_size=0", r"'batch_size': 0 is out of range; accepted: \[1, inf\)"),
+        ("epochs=0", r"'epochs': 0 is out of range; accepted: \[1, inf\)"),
+        ("label_smoothing=2", r"'label_smoothing': 2.0 is out of range; accepted: \[0, 1\)"),
+        ("optim.momentum=1.5", r"'optim.momentum': 1.5 .*\[0, 1\)"),
+        ("augment.erasing=-0.1", r"'augment.erasing'"),
+        ("augment.crop_scale=[0.9, 0.5]", r"'augment.crop_scale': \[0.9, 0.5\] must be \[low, high\]"),
+        ("distill.temperature=0", r"'distill.temperature': 0.0 .*\(0, inf\)"),
+        ("data.holdout=1", r"'data.holdout': 1.0 .*\[0, 1\)"),
+        ("device=gpu", r"'device': 'gpu' is not one of auto, cpu, cuda, cuda:N, mps"),
+    ],
+)
+def test_values_out_of_range_name_key_value_and_range(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, [override])
+
+
+def test_a_config_built_in_code_is_checked_by_train():
+    from ferkit.engine.train import train
+
+    cfg = TrainConfig()
+    cfg.batch_size = 0
+    with pytest.raises(ConfigError, match="'batch_size': 0"):
+        train(cfg)
+    cfg.batch_size, cfg.model.name = 8, "resnet9000"
+    with pytest.raises(ConfigError, match=r"'model.name': unknown model 'resnet9000'; known models: face_resnet, fernet_m, "):
+        train(cfg)  # before any data is read (there is none here)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_on_a_machine_without_it_is_a_config_error():
+    from ferkit.engine.distributed import pick_device
+
+    with pytest.raises(ConfigError, match=r"'device': 'cuda', but this machine has no CUDA device .*accepted here"):
+        pick_device("cuda")
+    assert pick_device("cpu").type == "cpu"

@@ -75,3 +75,15 @@ def test_cli_export(model_file, tmp_path, capsys):
     assert load_backend(out8)[1].classes[-1] == "contempt"
     assert main(["export", str(model_file), "--int8", "--int8-mode", "static"]) == 2
     assert main(["export", str(tmp_path / "none.ferkit")]) == 1
+
+
+def test_cli_export_never_replaces_a_file_without_force(model_file, tmp_path, capsys):
+    from ferkit.cli import main
+
+    out = tmp_path / "kept.onnx"
+    out.write_bytes(b"the shipped static-int8 model")
+    assert main(["export", str(model_file), "--int8", "--out", str(out)]) == 1
+    assert "kept.onnx: exists; pass --force" in capsys.readouterr().err
+    assert out.read_bytes() == b"the shipped static-int8 model"
+    assert main(["export", str(model_file), "--out", str(out), "--force"]) == 0
+    assert load_backend(out)[1].classes[-1] == "contempt"

@@ -4,7 +4,7 @@ import pytest
 from conftest import face_image
 
 import ferkit
-from ferkit.errors import ImageError, ModelFileError
+from ferkit.errors import DetectorError, ImageError, ModelFileError
 from ferkit.inference import predictor as predictor_module
 from ferkit.inference.backends import load_backend
 from ferkit.inference.detectors import Detection, HaarDetector, YuNetDetector
@@ -155,21 +155,47 @@ def test_model_file_errors(tmp_path, onnx_file):
         Predictor.from_file(tmp_path / "junk.onnx")
 
 
-def test_from_pretrained(tmp_path, monkeypatch, model_file, onnx_file):
+def test_from_pretrained_runs_onnx_by_default(tmp_path, monkeypatch, model_file, onnx_file):
     monkeypatch.setattr(predictor_module, "WEIGHTS_DIR", tmp_path)
-    with pytest.raises(ModelFileError, match=f"{PRETRAINED}.ferkit: the pretrained model is not in this installation"):
+    with pytest.raises(ModelFileError, match=f"{PRETRAINED}.onnx: the pretrained model is not in this installation"):
         Predictor.from_pretrained()
     (tmp_path / f"{PRETRAINED}.onnx").write_bytes(onnx_file.read_bytes())
-    with pytest.raises(ModelFileError, match="backend='onnx'"):
-        Predictor.from_pretrained()
-    p = Predictor.from_pretrained(backend="onnx", detector=FixedDetector([]))
-    assert p.backend.name == "onnx"
-    monkeypatch.setattr(predictor_module, "_torch_available", lambda: False)
     assert Predictor.from_pretrained(detector=FixedDetector([])).backend.name == "onnx"
-    monkeypatch.undo()
-    monkeypatch.setattr(predictor_module, "WEIGHTS_DIR", tmp_path)
+    with pytest.raises(ModelFileError, match="backend='onnx'"):
+        Predictor.from_pretrained(backend="torch")
     (tmp_path / f"{PRETRAINED}.ferkit").write_bytes(model_file.read_bytes())
-    assert Predictor.from_pretrained(detector=FixedDetector([])).backend.name == "torch"
+    assert Predictor.from_pretrained(detector=FixedDetector([])).backend.name == "onnx"
+    assert Predictor.from_pretrained(backend="torch", detector=FixedDetector([])).backend.name == "torch"
+    with monkeypatch.context() as m:  # no ONNX Runtime: torch and the .ferkit file
+        m.setattr(predictor_module, "_onnxruntime_available", lambda: False)
+        assert Predictor.from_pretrained(detector=FixedDetector([])).backend.name == "torch"
+
+
+def test_building_a_predictor_never_waits_on_the_network(tmp_path, monkeypatch, onnx_file):
+    from ferkit.inference import yunet_file
+    from ferkit.inference.detectors import DetectorFallbackWarning
+
+    monkeypatch.setenv("FERKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("FERKIT_YUNET", raising=False)
+    calls = []
+
+    def unreachable(dest=None, url="", sha256="", timeout=0.0):
+        calls.append(timeout)
+        raise DetectorError("could not download YuNet: timed out")
+
+    monkeypatch.setattr(yunet_file, "download_yunet", unreachable)
+    p = Predictor.from_file(onnx_file)
+    assert p.classify(np.zeros((2, 48, 48), np.uint8)).shape == (2, 8) and calls == []
+    assert "loaded on first use" in repr(p)
+    with pytest.warns(DetectorFallbackWarning, match="timed out"):
+        p.predict(np.zeros((64, 64, 3), np.uint8))  # the first detection tries, briefly, then falls back
+    assert calls == [yunet_file.ON_DEMAND_TIMEOUT] and p.detector.name == "haar"
+    with pytest.warns(DetectorFallbackWarning, match="min ago"):  # another predictor (or process): remembered
+        Predictor.from_file(onnx_file).predict(np.zeros((64, 64, 3), np.uint8))
+    assert len(calls) == 1
+    with pytest.raises(DetectorError, match="timed out"):  # fetch-models tries whatever was remembered
+        yunet_file.fetch_yunet()
+    assert calls[-1] == yunet_file.FETCH_TIMEOUT
 
 
 def test_onnx_inference_without_torch(onnx_file, tmp_path):

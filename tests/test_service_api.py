@@ -74,8 +74,8 @@ def test_annotate_returns_the_image_with_boxes(client):
     body = client.post("/v1/predict?annotate=true", content=data, headers={"content-type": "image/jpeg"}).json()
     assert body["annotated"]["format"] == "jpeg"
     drawn = cv2.imdecode(np.frombuffer(base64.b64decode(body["annotated"]["data"]), np.uint8), cv2.IMREAD_COLOR)
-    assert drawn.shape == (360, 480, 3)  # small images are enlarged (x3 here) so that the text is readable
-    original = cv2.resize(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), (480, 360))
+    assert drawn.shape == (120, 160, 3)  # the input's size
+    original = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     assert np.abs(drawn.astype(int) - original.astype(int)).mean() > 1  # something was drawn
 
 
@@ -102,6 +102,8 @@ def test_batch_limits(model_path):
         files = [("files", (f"{i}.jpg", image_bytes(32, 32, seed=i), "image/jpeg")) for i in range(3)]
         r = c.post("/v1/predict/batch", files=files)
         assert r.status_code == 413 and r.json()["error"]["code"] == "too_many_images"
+        more = files + [("files", ("x.jpg", image_bytes(32, 32), "image/jpeg"))] * 3  # past the parser's own limit
+        assert c.post("/v1/predict/batch", files=more).json() == r.json()  # one status, one message, any excess
         assert c.post("/v1/predict/batch", files=files[:2]).status_code == 200
         assert c.post("/v1/predict/batch", data={"x": "1"}, files={"other": ("a", b"1")}).status_code == 422
 

@@ -122,3 +122,25 @@ def test_drag_and_drop(page):
     assert resp.value.status == 200
     page.wait_for_selector("#results .face")
     assert page.inner_text("#status") == "1 face in a 200×100 image."
+
+
+def test_a_failed_upload_clears_the_previous_image_and_results(page, tmp_path):
+    page.wait_for_selector("body[data-ready='true']")
+    (tmp_path / "good.png").write_bytes(image_bytes(320, 240, ".png", seed=5))
+    page.set_input_files("#file-input", str(tmp_path / "good.png"))
+    page.wait_for_selector("#results .face")
+    jpeg = image_bytes(320, 240, ".jpg", seed=6)
+    (tmp_path / "cut.jpg").write_bytes(jpeg[: len(jpeg) // 2] + b"\xff\xd9")  # the browser shows it; ferkit does not
+    with page.expect_response(lambda r: r.url.endswith("/v1/predict")) as resp:
+        page.set_input_files("#file-input", str(tmp_path / "cut.jpg"))
+    assert resp.value.status == 422
+    page.wait_for_selector("#status.error")
+    assert page.inner_text("#status").startswith("Could not analyse the image: the image: truncated JPEG")
+    assert page.locator("#results li").count() == 0 and page.eval_on_selector("#canvas", "c => c.hidden")
+    (tmp_path / "note.txt").write_text("not an image")
+    page.set_input_files("#file-input", str(tmp_path / "good.png"))
+    page.wait_for_selector("#results .face")
+    page.set_input_files("#file-input", str(tmp_path / "note.txt"))
+    page.wait_for_selector("#status.error")
+    assert page.locator("#results li").count() == 0 and page.eval_on_selector("#canvas", "c => c.hidden")
+    page.console_errors[:] = [e for e in page.console_errors if "422" not in e]  # type: ignore[attr-defined]

@@ -9,6 +9,7 @@ import zipfile
 import zlib
 
 import cv2
+import hostile
 import numpy as np
 import pytest
 
@@ -108,7 +109,11 @@ PAYLOADS = {
     "jpeg_magic_then_garbage": (b"\xff\xd8\xff\xe0" + b"\x13" * 500, 422, "bad_image"),
     "truncated_png": (image_bytes(64, 64, ".png")[:100], 422, "bad_image"),
     "png_header_only": (b"\x89PNG\r\n\x1a\n", 422, "bad_image"),
-    "gif": (b"GIF89a" + b"\x00" * 100, 415, "unsupported_media_type"),
+    "gif_empty_screen": (b"GIF89a" + b"\x00" * 100, 422, "bad_image"),
+    "tiff_65535_square": (hostile.tiff_65535(), 422, "image_too_large"),
+    "png_idat_of_2gb": (hostile.png_huge_idat(), 422, "bad_image"),
+    "jpeg_cut_and_closed": (hostile.jpeg_cut_and_closed(JPEG), 422, "bad_image"),
+    "exr": (b"\x76\x2f\x31\x01" + b"\x00" * 100, 415, "unsupported_media_type"),
     "svg": (b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', 415, "unsupported_media_type"),
 }
 

@@ -5,8 +5,8 @@ import synth
 from ferkit.data.sources import jaffe, read_source
 from ferkit.data.storage import decode_image
 from ferkit.errors import DataError
+from ferkit.imaging import crop_face
 from ferkit.inference.detectors import Detection
-from ferkit.inference.preprocess import crop_face
 from ferkit.taxonomy import FERKIT
 
 BOX = Detection(box=(64.0, 56.0, 120.0, 130.0), score=0.9, landmarks=None)
@@ -58,7 +58,7 @@ def test_bad_files_skipped_with_reasons(tmp_path, monkeypatch):
     monkeypatch.setattr(jaffe, "_detector", FixedDetector)
     synth.jaffe(tmp_path, ["KA.AN1.39.tiff", "KA.XX1.40.tiff", "KA.DI1.41.tiff"])
     (tmp_path / "jaffe/KA.DI1.41.tiff").write_bytes(b"II*\x00garbage")
-    with pytest.raises(DataError, match="not a decodable image"):
+    with pytest.raises(DataError, match=r"KA.DI1.41.tiff: truncated TIFF"):
         read_source(tmp_path)
     src = read_source(tmp_path, on_error="skip")
     assert len(src) == 1 and len(src.skipped) == 2

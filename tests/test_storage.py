@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import synth
 
-from ferkit.data.storage import Tree, decode_image, to_face
+from ferkit.data.storage import Tree, decode_image
 from ferkit.errors import DataError
+from ferkit.imaging import to_face
 
 
 def test_zip_with_one_top_folder_reads_like_the_folder(tmp_path):
@@ -39,7 +40,11 @@ def test_decode_rejects_empty_truncated_and_garbage(tmp_path):
     path = synth.write_image(tmp_path / "x.jpg", synth.face(1))
     data = path.read_bytes()
     assert decode_image(data, "x").shape == (48, 48)
-    for bad, match in ((b"", "empty"), (data[: len(data) // 2], "truncated"), (b"hello", "not a decodable")):
+    for bad, match in (
+        (b"", "empty"),
+        (data[: len(data) // 2], "truncated"),
+        (b"hello", "not an image in a supported format"),
+    ):
         with pytest.raises(DataError, match=match):
             decode_image(bad, "x.jpg")
 

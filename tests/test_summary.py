@@ -22,7 +22,7 @@ def test_summary_of_votes_counts_ties_and_skips(tmp_path):
     assert row_labels(src)[0] == -1
     s = summarize(src)
     assert s["ties"] == 1
-    assert s["skipped"] == {"count": 1, "reasons": {"truncated image (no end marker)": 1}}
+    assert s["skipped"] == {"count": 1, "reasons": {"truncated PNG": 1}}
     assert set(s["splits"]) == {"train", "val", "test"}
     assert "contempt" in s["classes"] and "unknown" not in s["classes"]
 

@@ -119,12 +119,13 @@ def test_group_faces_runs_each_shared_face_once_with_every_label(tmp_path, monke
     model = T.build_model(cfg.model.name, num_classes=len(data.train.taxonomy), **cfg.model.kwargs)
     shown, scored, loss = [], [], T.partial_label_loss
     model.register_forward_hook(lambda m, i, o: shown.append(len(i[0])))
-    monkeypatch.setattr(T, "partial_label_loss", lambda logits, *a: scored.append(len(logits)) or loss(logits, *a))
-    opt, sched = T.build_optimizer(model, cfg, 7)
-    order = T.epoch_order(data, cfg, 0, DistInfo(0, 1, 0))
-    T.train_one_epoch(model, opt, sched, data, order, torch.nn.Identity(), cfg, torch.device("cpu"), None, False)
+    with monkeypatch.context() as m:  # undone at the end of the block only (not conftest's cache isolation)
+        m.setattr(T, "partial_label_loss", lambda logits, *a: scored.append(len(logits)) or loss(logits, *a))
+        opt, sched = T.build_optimizer(model, cfg, 7)
+        order = T.epoch_order(data, cfg, 0, DistInfo(0, 1, 0))
+        T.train_one_epoch(model, opt, sched, data, order, torch.nn.Identity(), cfg, torch.device("cpu"), None, False)
     assert sum(shown) == 56 and sum(scored) == 112  # each face run once, scored against both labels
-    monkeypatch.undo()
+    assert Path(os.environ["FERKIT_CACHE"]).is_relative_to(tmp_path.parent)  # still the test's own cache
     path = train(cfg)
     summary = json.loads((tmp_path / "run" / "data.json").read_text())
     assert summary["samples_per_epoch"] == 56 and summary["faces_with_several_labels"] == 56
@@ -150,7 +151,7 @@ def test_distillation_teaches_the_student_what_the_teacher_knows(tmp_path):
         train(cfg)
     cfg.distill.weight, cfg.distill.teacher = 0.5, str(tmp_path / "missing.ferkit")
     with pytest.raises(ModelFileError, match="missing.ferkit"):
-        train(cfg)
+        train(cfg, force=True)
 
 
 def test_resume_accepts_a_checkpoint_saved_before_newer_config_keys(tmp_path):
@@ -256,7 +257,7 @@ def test_fine_tune_run_starts_where_the_file_left_off(tmp_path):
             assert torch.allclose(a[k], b[k]), k
     cfg.model.init = str(tmp_path / "missing.ferkit")
     with pytest.raises(ModelFileError, match="missing.ferkit"):
-        train(cfg)
+        train(cfg, force=True)
 
 
 def test_init_from_takes_the_architecture_from_the_file(tmp_path, model_file):
@@ -283,3 +284,49 @@ def test_resume_on_a_finished_run_recalibrates_without_training(tmp_path):
     assert set(load_model_file(path).metrics["calibration"]["class_bias"]) == set(load_model_file(path).classes)
     assert (tmp_path / "run" / "best.ferkit").read_bytes() == best  # no epoch ran
     assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_a_run_is_never_overwritten_without_force(tmp_path):
+    cfg = load_config(config_file(tmp_path, epochs=1))
+    train(cfg)
+    before = {n: (tmp_path / "run" / n).read_bytes() for n in ("last.pt", "best.ferkit", "model.ferkit")}
+    with pytest.raises(ConfigError, match=r"already holds a run \(last.pt, best.ferkit, model.ferkit, metrics.jsonl\)"):
+        train(cfg)
+    assert all((tmp_path / "run" / n).read_bytes() == b for n, b in before.items())  # untouched
+    cfg.seed = 1
+    train(cfg, force=True)
+    assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 1  # the new run's only
+    assert (tmp_path / "run" / "last.pt").read_bytes() != before["last.pt"]
+
+
+def test_resume_finds_the_run_however_its_folder_is_named(tmp_path, monkeypatch):
+    cfg = load_config(config_file(tmp_path, epochs=1))
+    train(cfg)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "moved").mkdir()
+    (tmp_path / "run").rename(tmp_path / "moved" / "run")
+    for out, epochs in (("moved/run/", 2), (str(tmp_path / "moved/run"), 3), ("~/moved/run", 4)):
+        cfg.out, cfg.epochs = out, epochs
+        train(cfg, resume=True)
+        assert len((tmp_path / "moved/run/metrics.jsonl").read_text().splitlines()) == epochs, out
+    cfg.data.sources[0].path = os.path.relpath(cfg.data.sources[0].path, tmp_path)  # the same file, relative
+    cfg.epochs = 5
+    train(cfg, resume=True)
+
+
+def test_cli_train_refuses_then_forces(tmp_path, capsys):
+    from ferkit.cli import main
+
+    cfg = config_file(tmp_path, epochs=1)
+    assert main(["train", "--config", str(cfg), "--quiet"]) == 0
+    assert main(["train", "--config", str(cfg), "--quiet"]) == 1
+    assert "--resume to continue it, --force to replace it" in capsys.readouterr().err
+    assert main(["train", "--config", str(cfg), "--quiet", "--force"]) == 0
+
+
+def test_calibration_shows_progress(tmp_path, capsys):
+    cfg = load_config(config_file(tmp_path, epochs=1))
+    train(cfg, progress=True)
+    err = capsys.readouterr().err
+    assert "calibrate:" in err and "/16" in err  # steps: logits, 7 classes x 2 rounds of offsets, temperature

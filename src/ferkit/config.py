@@ -1,11 +1,14 @@
 """Typed configuration: dataclasses are the one source of truth; YAML overrides them; ``key.sub=value`` on the
-command line overrides that. Unknown keys and wrong types are errors that name the key and the close matches.
+command line overrides that. Unknown keys and wrong types are errors that name the key and the close matches;
+values out of range (``lr=-1``, ``batch_size=0``, ``label_smoothing=2``) are errors that name the accepted range
+(each section's ``check()``, run by ``load_config`` and again by ``train``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -15,6 +18,30 @@ from typing import Any, Literal
 import yaml
 
 from ferkit.errors import ConfigError
+
+# ---- range checks: each config section checks its own values; a bad one is a ConfigError naming key, value, range
+
+
+def _in_range(key: str, value: float, lo: float | None, hi: float | None, lo_open=False, hi_open=False) -> None:
+    """``value`` within [lo, hi] (open ends where asked), finite; else a ConfigError naming the accepted range."""
+    below = lo is not None and (value <= lo if lo_open else value < lo)
+    above = hi is not None and (value >= hi if hi_open else value > hi)
+    if below or above or value != value or value in (float("inf"), float("-inf")):
+        left = "-inf" if lo is None else f"{lo:g}"
+        right = "inf" if hi is None else f"{hi:g}"
+        accepted = f"{'(' if lo_open or lo is None else '['}{left}, {right}{')' if hi_open or hi is None else ']'}"
+        raise ConfigError(f"config key {key!r}: {value!r} is out of range; accepted: {accepted}")
+
+
+def _pair(key: str, value: tuple[float, float], lo: float, hi: float | None) -> None:
+    """An ordered (low, high) pair inside [lo, hi]; ``lo`` itself excluded (a scale of 0 is meaningless)."""
+    for i, v in enumerate(value):
+        _in_range(f"{key}[{i}]", v, lo, hi, lo_open=True)
+    if value[0] > value[1]:
+        raise ConfigError(f"config key {key!r}: {list(value)} must be [low, high] with low <= high")
+
+
+DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 
 @dataclass
@@ -35,6 +62,9 @@ class DataConfig:
     holdout: float = 0.0  # >0: validate on this stratified fraction of train instead of the sources' val splits
     dedupe: bool = True  # drop training faces that near-duplicate a val/test face
     group_faces: bool = False  # one training sample per distinct image, carrying every source's label for it
+
+    def check(self, prefix: str = "data.") -> None:
+        _in_range(prefix + "holdout", self.holdout, 0, 1, hi_open=True)
 
 
 @dataclass
@@ -71,6 +101,13 @@ class AugmentConfig:
     jpeg: float = 0.0  # JPEG coding (kornia's differentiable codec) at a random quality
     jpeg_quality: tuple[float, float] = (20.0, 90.0)  # quality range, 1-100
 
+    def check(self, prefix: str = "augment.") -> None:
+        _in_range(prefix + "degrees", self.degrees, 0, 180)
+        _in_range(prefix + "translate", self.translate, 0, 1)
+        _pair(prefix + "scale", self.scale, 0, None)
+        _pair(prefix + "crop_scale", self.crop_scale, 0, 1)
+        _in_range(prefix + "erasing", self.erasing, 0, 1)
+
 
 @dataclass
 class OptimConfig:
@@ -81,6 +118,12 @@ class OptimConfig:
     schedule: Literal["cosine", "constant"] = "cosine"
     warmup_epochs: float = 1.0
 
+    def check(self, prefix: str = "optim.") -> None:
+        _in_range(prefix + "lr", self.lr, 0, 10)  # 0: the weights stay (a fine-tune that only calibrates)
+        _in_range(prefix + "momentum", self.momentum, 0, 1, hi_open=True)
+        _in_range(prefix + "weight_decay", self.weight_decay, 0, 1)
+        _in_range(prefix + "warmup_epochs", self.warmup_epochs, 0, None)
+
 
 @dataclass
 class DistillConfig:
@@ -90,6 +133,10 @@ class DistillConfig:
     weight: float = 0.5  # share of the loss for matching the teacher; the labels get the rest
     temperature: float = 2.0  # both distributions are softened by it in the distillation term
 
+    def check(self, prefix: str = "distill.") -> None:
+        _in_range(prefix + "weight", self.weight, 0, 1)
+        _in_range(prefix + "temperature", self.temperature, 0, None, lo_open=True)
+
 
 @dataclass
 class CalibrateConfig:
@@ -97,6 +144,9 @@ class CalibrateConfig:
 
     class_bias: bool = True  # per-class logit offsets (in the head's bias) that raise validation macro-F1 ...
     max_accuracy_drop: float = 0.001  # ... while each source's validation accuracy falls by at most this (0.1 pt)
+
+    def check(self, prefix: str = "calibrate.") -> None:
+        _in_range(prefix + "max_accuracy_drop", self.max_accuracy_drop, 0, 1)
 
 
 @dataclass
@@ -118,6 +168,22 @@ class TrainConfig:
     threads: int = 0  # CPU threads for torch; 0 = torch's default
     out: str = "runs/train"  # run folder: checkpoints, metrics log, curves, config
     limit: int = 0  # >0: use only this many training faces (smoke tests)
+
+    def check(self) -> None:
+        """Every value within its accepted range (types are checked when the config is read).
+
+        Raises:
+            ConfigError: naming the key, the value and the accepted range.
+        """
+        _in_range("epochs", self.epochs, 1, None)
+        _in_range("batch_size", self.batch_size, 1, None)
+        _in_range("label_smoothing", self.label_smoothing, 0, 1, hi_open=True)
+        _in_range("threads", self.threads, 0, None)
+        _in_range("limit", self.limit, 0, None)
+        if not DEVICE.fullmatch(self.device):
+            raise ConfigError(f"config key 'device': {self.device!r} is not one of auto, cpu, cuda, cuda:N, mps")
+        for section in (self.data, self.augment, self.optim, self.distill, self.calibrate):
+            section.check()
 
 
 def _type_error(key: str, value: Any, tp: Any) -> ConfigError:
@@ -216,4 +282,6 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             raise ConfigError(f"override {item!r} is not of the form key=value")
         key, raw = item.split("=", 1)
         _set_dotted(d, key.strip(), yaml.safe_load(raw))
-    return from_dict(TrainConfig, d)
+    cfg = from_dict(TrainConfig, d)
+    cfg.check()
+    return cfg

@@ -33,7 +33,25 @@ class ModelFileError(FerkitError):
 
 
 class ImageError(FerkitError):
-    """An input image that cannot be read: missing, empty, truncated, not an image, or too large."""
+    """An input image that cannot be read: missing, empty, truncated, corrupt, not an image, or too large.
+
+    Attributes:
+        where: the file (or ``<bytes>``, an upload) concerned, or None when the message does not name one.
+        reason: what is wrong, without the location.
+    """
+
+    def __init__(self, reason: str, where: str | None = None) -> None:
+        self.where = where
+        self.reason = reason
+        super().__init__(f"{where}: {reason}" if where else reason)
+
+
+class UnsupportedImageError(ImageError):
+    """Bytes that are not an image in an accepted format (HTTP 415)."""
+
+
+class ImageTooLargeError(ImageError):
+    """An image that declares more pixels, or a file larger, than allowed (HTTP 422)."""
 
 
 class DetectorError(FerkitError):

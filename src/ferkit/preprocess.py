@@ -1,7 +1,7 @@
 """Preprocessing that travels inside every model file, shared by training, evaluation and inference.
 
 A model takes (B, 1, size, size) float32 grey levels in [0, 1]; standardisation happens inside the model.
-The face-crop parameters say how a detected face box becomes that square (see ``ferkit.inference.preprocess``).
+The face-crop parameters say how a detected face box becomes that square (see ``ferkit.imaging.crop``).
 """
 
 from __future__ import annotations

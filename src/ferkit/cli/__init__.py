@@ -13,7 +13,19 @@ import sys
 from ferkit import __version__
 from ferkit.errors import FerkitError
 
-VERBS = ("data", "train", "eval", "predict", "video", "export", "serve")
+# A module missing from a smaller install -> (what it is, the extra that brings it).
+EXTRAS = {
+    "torch": ("PyTorch", "train"),
+    "kornia": ("kornia", "train"),
+    "onnx": ("the onnx package", "train"),
+    "fastapi": ("FastAPI", "serve"),
+    "uvicorn": ("uvicorn", "serve"),
+    "starlette": ("Starlette", "serve"),
+    "multipart": ("python-multipart", "serve"),
+    "python_multipart": ("python-multipart", "serve"),
+    "swagger_ui_bundle": ("swagger-ui-bundle", "serve"),
+}
+VERBS = ("data", "train", "eval", "predict", "video", "export", "serve", "fetch_models")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,10 +43,19 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from ferkit.imaging.quiet import quiet_codecs
+
     try:
-        return int(args.func(args) or 0)
+        with quiet_codecs():  # a bad file gets ferkit's one error line, not the codecs' own as well
+            return int(args.func(args) or 0)
     except FerkitError as e:
         print(f"ferkit {args.verb}: error: {e}", file=sys.stderr)
+        return 1
+    except ModuleNotFoundError as e:  # an optional dependency of this verb is not installed: one line, no traceback
+        what, extra = EXTRAS.get((e.name or "").split(".")[0], (None, None))
+        if extra is None:
+            raise
+        print(f"ferkit {args.verb} needs {what}: pip install 'ferkit[{extra}]'", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

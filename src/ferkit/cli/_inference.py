@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import warnings
+from collections.abc import Iterator
 
-from ferkit.inference.images import MAX_PIXELS
+from ferkit.imaging import MAX_PIXELS
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model and detector")
     g.add_argument("--model", help="ferkit model file (.ferkit) or exported .onnx (default: the shipped model)")
-    g.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto", help="classifier runtime")
+    g.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto",
+                   help="classifier runtime (auto: ONNX Runtime for the shipped model and .onnx files, torch for "
+                   "a .ferkit file; onnx runs a .ferkit file through ONNX Runtime, exported in memory)")  # fmt: skip
     g.add_argument("--detector", choices=("auto", "yunet", "haar"), default="auto", help="face detector")
     g.add_argument("--yunet", metavar="PATH", help="YuNet model file (else $FERKIT_YUNET or the user cache)")
     g.add_argument("--threshold", type=float, default=0.6, help="minimum face confidence (default 0.6)")
@@ -26,7 +30,9 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_predictor(args: argparse.Namespace, verb: str):
-    """The Predictor the options describe; detector fallback notices are printed to stderr, not hidden."""
+    """The Predictor the options describe, its detector built (YuNet downloaded if need be: a command that detects
+    faces needs it); detector fallback notices are printed to stderr, not hidden."""
+    from ferkit.inference.detectors import built
     from ferkit.inference.predictor import Predictor
 
     kw = dict(
@@ -41,11 +47,18 @@ def build_predictor(args: argparse.Namespace, verb: str):
         tta=args.tta,
         head=args.head,
     )
+    with notes(verb):
+        p = Predictor.from_file(args.model, **kw) if args.model else Predictor.from_pretrained(**kw)
+        built(p.detector)
+    return p
+
+
+@contextlib.contextmanager
+def notes(verb: str) -> Iterator[None]:
+    """Warnings raised in the block (a detector fallback, say) printed as one ``ferkit VERB: note:`` line each."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        p = Predictor.from_file(args.model, **kw) if args.model else Predictor.from_pretrained(**kw)
+        yield
     for w in caught:
-        if issubclass(w.category, DeprecationWarning):
-            continue
-        print(f"ferkit {verb}: note: {w.message}", file=sys.stderr)
-    return p
+        if not issubclass(w.category, DeprecationWarning):
+            print(f"ferkit {verb}: note: {w.message}", file=sys.stderr)

@@ -45,7 +45,10 @@ def _add_source_args(p: argparse.ArgumentParser) -> None:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     fmt = argparse.RawDescriptionHelpFormatter
-    data = subparsers.add_parser("data", help="inspect, prepare and dedupe datasets", description=__doc__,
+    desc = (
+        "Look at dataset sources (inspect), decode them into the cache (prepare), find leaks between splits (dedupe)."
+    )
+    data = subparsers.add_parser("data", help="inspect, prepare and dedupe datasets", description=desc,
                                  epilog=DATA_EXAMPLE, formatter_class=fmt)  # fmt: skip
     sub = data.add_subparsers(dest="data_verb", metavar="SUBVERB", required=True)
 

@@ -13,6 +13,7 @@ EXAMPLES = """examples:
   ferkit export runs/best.ferkit --format onnx                       -> runs/best.onnx
   ferkit export runs/best.ferkit --int8 --calib ../data/fer2013.zip  -> runs/best.int8.onnx (static, calibrated)
   ferkit export runs/best.ferkit --int8 --int8-mode dynamic --out m.onnx
+  ferkit export runs/best.ferkit --force                             replace an existing runs/best.onnx
 
 exit codes: 0 written, 1 runtime error, 2 usage error
 """
@@ -29,6 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", help="ferkit model file (.ferkit)")
     p.add_argument("--format", choices=("onnx",), default="onnx", help="output format (onnx)")
     p.add_argument("--out", help="output file (default: beside the model, .onnx or .int8.onnx)")
+    p.add_argument("--force", action="store_true", help="replace the output file if it exists (else an error)")
     p.add_argument("--int8", action="store_true", help="quantise to int8")
     p.add_argument(
         "--int8-mode",
@@ -45,6 +47,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ferkit.errors import FerkitError
     from ferkit.export import calibration_faces, export_onnx
 
     mode = args.int8_mode or ("static" if args.calib else "dynamic")
@@ -54,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
     if args.int8 and not args.calib:
         print("ferkit export: note: no --calib: dynamic int8 (static with --calib is usually better)", file=sys.stderr)
     out = Path(args.out) if args.out else Path(args.model).with_suffix(".int8.onnx" if args.int8 else ".onnx")
+    if out.exists() and not args.force:
+        raise FerkitError(f"{out}: exists; pass --force to replace it, or --out to write elsewhere")
     calib = calibration_faces(args.calib, args.calib_size) if (args.int8 and mode == "static") else None
     path = export_onnx(args.model, out, int8=args.int8, mode=mode, calib=calib, method=args.calib_method)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB{', int8 ' + mode if args.int8 else ''})")

@@ -15,6 +15,7 @@ from ferkit.cli._inference import add_model_args, build_predictor
 
 EXAMPLES = """examples:
   ferkit predict photo.jpg                       table of faces and probabilities
+  ferkit predict a.jpg b.jpg c.png               one table per image
   ferkit predict photo.jpg --json --annotate out.jpg
   ferkit predict photos/ --out results.jsonl     every image below photos/, one JSON line each
   ferkit predict 'shots/**/*.png' --out results.csv --resume
@@ -32,8 +33,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("inputs", nargs="+", metavar="IMAGE", help="image files, folders or globs")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table (single image)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of tables (one line per image)")
     p.add_argument("--annotate", metavar="PATH", help="write an annotated copy (single image: a file; else a folder)")
+    p.add_argument("--panel", action="store_true", help="annotated images get a side panel of probability bars")
     p.add_argument("--out", metavar="FILE", help="write results to FILE (.jsonl or .csv), one record per image")
     p.add_argument("--resume", action="store_true", help="skip images already in --out (after a crash)")
     p.add_argument("--force", action="store_true", help="replace an existing --out file")
@@ -57,22 +59,28 @@ def print_table(faces: list, file=None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import glob
+
     from ferkit.inference.batch import list_images
 
     files = list_images(args.inputs)
-    single = len(files) == 1 and not args.out and not Path(args.inputs[0]).is_dir()
+    named = not any(Path(i).is_dir() or (glob.has_magic(i) and not Path(i).exists()) for i in args.inputs)
     if args.resume and not args.out:
         print("ferkit predict: error: --resume needs --out", file=sys.stderr)
         return 2
-    if not single and not args.out:
-        print("ferkit predict: error: several images need --out FILE (.jsonl or .csv)", file=sys.stderr)
+    if not named and not args.out:
+        print("ferkit predict: error: folders and globs need --out FILE (.jsonl or .csv)", file=sys.stderr)
         return 2
     predictor = build_predictor(args, "predict")
-    return run_single(predictor, files[0], args) if single else run_many(predictor, files, args)
+    if args.out:
+        return run_many(predictor, files, args)
+    if len(files) == 1:
+        return run_single(predictor, files[0], args)
+    return run_each(predictor, files, args)
 
 
 def run_single(predictor, path: str, args: argparse.Namespace) -> int:
-    from ferkit.inference.images import load_image
+    from ferkit.imaging import load_image
 
     image = load_image(path, max_pixels=predictor.max_pixels)
     faces = predictor.predict_array(image)
@@ -81,18 +89,39 @@ def run_single(predictor, path: str, args: argparse.Namespace) -> int:
     else:
         print_table(faces)
     if args.annotate:
-        _write_annotated(image, faces, Path(args.annotate))
+        _write_annotated(image, faces, Path(args.annotate), args.panel)
     return 0
 
 
-def _write_annotated(image, faces, out: Path) -> None:
+def run_each(predictor, files: list[str], args: argparse.Namespace) -> int:
+    """Images named on the command line, without --out: a table (or a JSON line) each; a bad one is an error line
+    and the others go on (exit 1 if any was bad)."""
+    from ferkit.inference.batch import predict_paths
+
+    failed = 0
+    for i, (path, image, faces, error) in enumerate(predict_paths(predictor, files, batch=args.batch)):
+        if error is not None:
+            print(f"ferkit predict: error: {error}", file=sys.stderr)
+            failed += 1
+            continue
+        if args.json:
+            print(json.dumps({"path": path, "faces": [f.to_dict() for f in faces]}))
+        else:
+            print(f"{'' if i == 0 else chr(10)}{path}")
+            print_table(faces)
+        if args.annotate:
+            _write_annotated(image, faces, Path(args.annotate) / f"{i:05d}_{Path(path).stem}.jpg", args.panel)
+    return 1 if failed else 0
+
+
+def _write_annotated(image, faces, out: Path, panel: bool = False) -> None:
     import cv2
 
     from ferkit.errors import FerkitError
     from ferkit.inference.annotate import annotate
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(out), annotate(image, faces)):
+    if not cv2.imwrite(str(out), annotate(image, faces, sidebar=panel)):
         raise FerkitError(f"{out}: cannot write the annotated image (unknown suffix or unwritable folder)")
 
 
@@ -115,7 +144,8 @@ def run_many(predictor, files: list[str], args: argparse.Namespace) -> int:
             writer.write(face_record(path, faces))
             n_faces += len(faces)
             if args.annotate:  # numbered by input position, so that equal names in different folders do not clash
-                _write_annotated(image, faces, Path(args.annotate) / f"{index[path]:05d}_{Path(path).stem}.jpg")
+                out = Path(args.annotate) / f"{index[path]:05d}_{Path(path).stem}.jpg"
+                _write_annotated(image, faces, out, args.panel)
         bar.close()
     skipped = len(files) - len(todo)
     note = f", {skipped} already done" if skipped else ""

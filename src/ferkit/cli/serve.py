@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from ferkit.cli._inference import add_model_args
+from ferkit.cli._inference import add_model_args, notes
 from ferkit.errors import ModelFileError
 
 EXAMPLE = """example:
@@ -90,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
     )
     # Build the first predictor now, so that a bad model or detector fails here, with a message and status 1.
     loader = default_loader(model, **predictor)
-    built = [loader()]
+    with notes("serve"):
+        built = [loader()]
     if args.workers == 1:
 
         def factory():

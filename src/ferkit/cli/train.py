@@ -8,6 +8,7 @@ EPILOG = """examples:
   ferkit train --config configs/fernet.yaml
   ferkit train --config configs/seed.yaml epochs=5 out=runs/seed-short
   ferkit train --config configs/fernet.yaml --resume      # continue a killed run from its last checkpoint
+  ferkit train --config configs/fernet.yaml --force       # start again, replacing the run in <out>
   torchrun --nproc-per-node 2 -m ferkit train --config configs/fernet.yaml   # DistributedDataParallel
 """
 
@@ -23,6 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", help="YAML config file")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. optim.lr=0.01")
     p.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
+    p.add_argument("--force", action="store_true", help="replace a run already in <out> (else that is an error)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     p.set_defaults(func=run)
 
@@ -41,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    path = train(cfg, resume=args.resume, progress=not args.quiet, on_epoch=None if args.quiet else show)
+    path = train(
+        cfg, resume=args.resume, progress=not args.quiet, on_epoch=None if args.quiet else show, force=args.force
+    )
     print(f"model file: {path}")
     return 0

@@ -6,12 +6,10 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-import cv2
 import numpy as np
 
-from ferkit.errors import DataError
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm")
+from ferkit.errors import DataError, ImageError
+from ferkit.imaging import IMAGE_SUFFIXES, decode, to_face
 
 
 class Tree:
@@ -100,30 +98,17 @@ def _hidden(name: str) -> bool:
     return any(p.startswith(".") or p == "__MACOSX" for p in parts)
 
 
-def is_truncated(data: bytes) -> bool:
-    """True for a JPEG without its end marker or a PNG without its IEND chunk (decoders often accept both)."""
-    if data[:3] == b"\xff\xd8\xff":
-        return b"\xff\xd9" not in data[-64:]
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        return b"IEND" not in data[-64:]
-    return False
-
-
 def decode_image(data: bytes, where: str, *, gray: bool = True) -> np.ndarray:
-    """Decode image bytes (EXIF orientation applied) to uint8 gray (H, W) or BGR (H, W, 3).
+    """Decode image bytes (EXIF orientation applied) to uint8 gray (H, W) or BGR (H, W, 3), with the checks of
+    ``ferkit.imaging.decode``.
 
     Raises:
-        DataError: empty, truncated or undecodable data, naming ``where``.
+        DataError: empty, truncated, corrupt, unsupported or oversized data, naming ``where``.
     """
-    if not data:
-        raise DataError(where, "empty file (0 bytes)")
-    if is_truncated(data):
-        raise DataError(where, "truncated image (no end marker)")
-    buf = np.frombuffer(data, np.uint8)
-    img = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)
-    if img is None:
-        raise DataError(where, "not a decodable image (corrupt or unsupported format)")
-    return img
+    try:
+        return decode(data, where, gray=gray)
+    except ImageError as e:
+        raise DataError(e.where or where, e.reason) from None
 
 
 @dataclass(frozen=True)
@@ -139,13 +124,3 @@ class Encoded:
 
     def face(self) -> np.ndarray:
         return to_face(decode_image(self.data, self.where))
-
-
-def to_face(img: np.ndarray, size: int = 48) -> np.ndarray:
-    """A gray image resized to (size, size) uint8, with area interpolation when shrinking."""
-    if img.ndim == 3:
-        img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
-    if img.shape != (size, size):
-        interp = cv2.INTER_AREA if min(img.shape[:2]) >= size else cv2.INTER_LINEAR
-        img = cv2.resize(img, (size, size), interpolation=interp)
-    return np.ascontiguousarray(img, dtype=np.uint8)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 import cv2
@@ -43,7 +44,7 @@ def summarize(src: SourceData) -> dict:
             else:
                 counts[names[i]] += n
         splits[split] = counts
-    reasons = Counter(s.reason for s in src.skipped)
+    reasons = Counter(_kind(s.reason) for s in src.skipped)
     return {
         "path": src.path,
         "format": src.format,
@@ -54,6 +55,13 @@ def summarize(src: SourceData) -> dict:
         "ties": int((labels < 0).sum()),
         "skipped": {"count": len(src.skipped), "reasons": dict(reasons.most_common())},
     }
+
+
+def _kind(reason: str) -> str:
+    """A skip reason without its per-file detail, for counting: ``truncated PNG: chunk IDAT at byte 33 ...`` ->
+    ``truncated PNG``."""
+    m = re.match(r"(truncated|corrupt) [A-Za-z]+(?=: )", reason)
+    return m.group(0) if m else reason
 
 
 def face_grid(src: SourceData, per_class: int = 10, scale: int = 2, seed: int = 0) -> np.ndarray:

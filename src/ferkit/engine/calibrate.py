@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 
@@ -49,6 +51,7 @@ def fit_class_bias(
     groups: np.ndarray | None = None,
     grid: np.ndarray | None = None,
     rounds: int = 2,
+    on_step: Callable[[], None] | None = None,
 ) -> np.ndarray:
     """Per-class offsets for ``logits`` that raise validation macro-F1 while the accuracy of every group (a source,
     say) falls by at most ``max_accuracy_drop`` (a fraction: 0.001 is 0.1 points).
@@ -61,6 +64,7 @@ def fit_class_bias(
         logits: (N, K) validation logits.
         y: (N,) true class indices.
         groups: (N,) group index of each row (each group keeps its own accuracy); None = one group.
+        on_step: called after each class of each round (``rounds * K`` steps), for a progress bar.
 
     Returns:
         (K,) float32 offsets to add to the logits.
@@ -80,4 +84,6 @@ def fit_class_bias(
                 accs, f1 = _accuracies_and_macro_f1(logits + trial, y, groups, k)
                 if (accs >= floor).all() and f1 > best + 1e-9:
                     best, bias = f1, trial
+            if on_step is not None:
+                on_step()
     return bias

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from ferkit.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -32,9 +34,33 @@ def init_distributed(device: torch.device) -> DistInfo:
 
 
 def pick_device(name: str, local_rank: int = 0) -> torch.device:
-    """``auto``: CUDA if present (one GPU per local rank), else Apple MPS, else CPU."""
+    """``auto``: CUDA if present (one GPU per local rank), else Apple MPS, else CPU.
+
+    Raises:
+        ConfigError: a device this machine does not have (``cuda`` without CUDA, ``cuda:3`` with two GPUs).
+    """
     if name != "auto":
-        return torch.device(name)
+        try:
+            device = torch.device(name)
+        except RuntimeError:
+            raise ConfigError(f"config key 'device': {name!r} is not one of auto, cpu, cuda, cuda:N, mps") from None
+        if device.type == "cuda":
+            n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+            if n == 0:
+                build = f"a CUDA {torch.version.cuda} build" if torch.version.cuda else "a CPU-only build"
+                raise ConfigError(
+                    f"config key 'device': {name!r}, but this machine has no CUDA device (torch {torch.__version__}"
+                    f" is {build}); accepted here: auto, cpu"
+                )
+            if (device.index or 0) >= n:
+                raise ConfigError(
+                    f"config key 'device': {name!r}, but this machine has {n} CUDA device(s): cuda:0..{n - 1}"
+                )
+        if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise ConfigError(
+                f"config key 'device': {name!r}, but Apple MPS is not available here; accepted: auto, cpu"
+            )
+        return device
     if torch.cuda.is_available():
         return torch.device("cuda", local_rank % torch.cuda.device_count())
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():

@@ -18,6 +18,7 @@ import numpy as np
 from ferkit.data.sample import SourceData, Split
 from ferkit.data.votes import apply_votes, is_vote_source
 from ferkit.engine.metrics import classification_report
+from ferkit.errors import DataError
 from ferkit.preprocess import TTA, mean_softmax_logits, softmax, to_input, tta_views
 
 if TYPE_CHECKING:
@@ -72,7 +73,9 @@ def evaluate_source(
     ``Preprocessing.zoom``). Returns a ``classification_report`` plus ``excluded``."""
     part = src.split(split)
     if len(part) == 0:
-        raise ValueError(f"{src.path}: has no {split!r} split (splits: {src.split_names()})")
+        have = src.split_names()
+        raise DataError(src.path, f"no {split!r} split (it has {', '.join(have) or 'none'}); pass --split {have[-1]}"
+                        if have else f"no {split!r} split")  # fmt: skip
     if is_vote_source(part):  # crowd votes: the usual protocol scores the unique majority
         emotions = np.array([n is not None for n in part.taxonomy.canonical()])
         n0 = len(part)

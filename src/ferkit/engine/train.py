@@ -29,7 +29,7 @@ from ferkit.engine.prior import DLIB_INIT, Teacher, init_weights, load_teacher
 from ferkit.engine.run_data import Data, class_weights, data_summary, epoch_order, prepare_data
 from ferkit.errors import ConfigError, ModelFileError
 from ferkit.heads import Head, head_slices, with_temperatures
-from ferkit.models import build_model, head_of
+from ferkit.models import build_model, check_model, head_of
 from ferkit.models.face_resnet import match_norm_stats
 from ferkit.preprocess import Preprocessing
 
@@ -170,7 +170,13 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig, steps_per_epoch: int):
     return opt, torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
-def train(cfg: TrainConfig, resume: bool = False, progress: bool = False, on_epoch: EpochHook | None = None) -> Path:
+def train(
+    cfg: TrainConfig,
+    resume: bool = False,
+    progress: bool = False,
+    on_epoch: EpochHook | None = None,
+    force: bool = False,
+) -> Path:
     """Train a model as configured; returns the path of the best model file.
 
     Args:
@@ -178,7 +184,14 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = False, on_epo
         resume: continue from ``cfg.out/last.pt`` (same config required).
         progress: show progress bars (the CLI turns this on).
         on_epoch: called on the main process with each epoch's metrics.
+        force: replace a run already in ``cfg.out`` (without it, and without ``resume``, that is an error).
+
+    Raises:
+        ConfigError: ``cfg.out`` holds a run and neither ``resume`` nor ``force`` is given; or resuming with a
+            different config.
     """
+    cfg.check()  # ranges (load_config checks them too; a config built in code gets the same)
+    check_model(cfg.model.name, "config key 'model.name'")
     device = pick_device(cfg.device)
     info = init_distributed(device)
     if info.world > 1 and device.type == "cuda":
@@ -187,6 +200,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = False, on_epo
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out).expanduser()
+    claim_run_folder(out, cfg.out, resume, force, info.main)  # before the data is read: a refusal costs nothing
     data = prepare_data(cfg)
     classes = list(data.train.taxonomy.classes)
     model = build_model(cfg.model.name, num_classes=len(classes), **cfg.model.kwargs)
@@ -251,8 +265,27 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = False, on_epo
             if on_epoch:
                 on_epoch(stats)
     if info.main:
-        _finish(out, data, device, cfg)
+        _finish(out, data, device, cfg, progress)
     return out / "model.ferkit"
+
+
+RUN_FILES = ("last.pt", "best.ferkit", "model.ferkit", "metrics.jsonl")  # what makes a folder hold a run
+
+
+def claim_run_folder(out: Path, given: str, resume: bool, force: bool, main: bool) -> None:
+    """Refuse to train into a folder that holds a run unless resuming it, or replacing it with ``force`` (whose
+    files are then removed, so that ``metrics.jsonl`` does not mix two runs)."""
+    found = [n for n in RUN_FILES if (out / n).exists()]
+    if not found or resume:
+        return
+    if not force:
+        raise ConfigError(
+            f"out={given}: {out} already holds a run ({', '.join(found)}); pass --resume to continue it, "
+            "--force to replace it, or another out=..."
+        )
+    if main:
+        for name in (*RUN_FILES, "curves.png", "data.json", "config.yaml"):
+            (out / name).unlink(missing_ok=True)
 
 
 def _model_file(model: nn.Module, cfg: TrainConfig, classes: list[str], heads: list[Head], metrics: dict) -> ModelFile:
@@ -275,11 +308,31 @@ def _load_state(path: Path, cfg: TrainConfig) -> dict:
     except Exception as e:
         raise ModelFileError(f"{path}: cannot resume, checkpoint unreadable ({type(e).__name__}: {e})") from None
     saved, now = _with_defaults(state.get("config", {}), to_dict(TrainConfig())), to_dict(cfg)
-    free = {"epochs", "calibrate"}  # more epochs, or calibration redone: neither changes the training so far
+    saved, now = _resolved_paths(saved), _resolved_paths(now)
+    # more epochs, or calibration redone: neither changes the training so far; nor does where the run folder is
+    # (``runs/x/``, its absolute path, or the folder moved elsewhere: last.pt is read from where it is now)
+    free = {"epochs", "calibrate", "out"}
     diff = sorted(k for k in set(saved) | set(now) if k not in free and saved.get(k) != now.get(k))
     if diff:
         raise ConfigError(f"{path}: cannot resume with a different config (differs in: {', '.join(diff)})")
     return state
+
+
+def _resolved_paths(cfg: dict) -> dict:
+    """A config dict with its file paths (sources, ``model.init``, distillation teachers) made absolute, so that
+    ``data/x.zip`` and ``./data/x.zip`` or ``~/data/x.zip`` compare equal when they name the same file."""
+
+    def resolve(p: object) -> object:
+        return str(Path(p).expanduser().resolve()) if isinstance(p, str) and p else p
+
+    out = json.loads(json.dumps(cfg))  # a deep copy
+    for src in out.get("data", {}).get("sources", []):
+        src["path"] = resolve(src.get("path"))
+    model, distill = out.get("model", {}), out.get("distill", {})
+    model["init"] = resolve(model.get("init"))
+    teacher = distill.get("teacher")
+    distill["teacher"] = [resolve(t) for t in teacher] if isinstance(teacher, list) else resolve(teacher)
+    return out
 
 
 def _with_defaults(saved: dict, defaults: dict) -> dict:
@@ -296,7 +349,7 @@ def _with_defaults(saved: dict, defaults: dict) -> dict:
     return out
 
 
-def _finish(out: Path, data: Data, device: torch.device, cfg: TrainConfig) -> None:
+def _finish(out: Path, data: Data, device: torch.device, cfg: TrainConfig, progress: bool = False) -> None:
     """Calibrate the best model on validation data (class offsets, then temperature) and write ``model.ferkit`` and
     the curves. Run again by ``--resume`` on a finished run."""
     from ferkit.viz import plot_curves
@@ -306,10 +359,15 @@ def _finish(out: Path, data: Data, device: torch.device, cfg: TrainConfig) -> No
         model = mf.build().to(device)
         y = data.val.targets.argmax(1)
         calibration: dict = {"fitted_on": "validation", "n": int(len(y))}
-        logits = predict_fused(model, data.val, device)
         head = head_of(model)[1]
-        if cfg.calibrate.class_bias and head.bias is not None:
-            bias = fit_class_bias(logits, y, cfg.calibrate.max_accuracy_drop, groups=data.val.source)
+        offsets = cfg.calibrate.class_bias and head.bias is not None
+        bar = _bar(1 + (2 * len(mf.classes) if offsets else 0) + 1, progress, "calibrate")  # logits, offsets, T
+        logits = predict_fused(model, data.val, device)
+        bar.update()
+        if offsets:
+            bias = fit_class_bias(
+                logits, y, cfg.calibrate.max_accuracy_drop, groups=data.val.source, rounds=2, on_step=bar.update
+            )
             with torch.no_grad():
                 head.bias += torch.from_numpy(bias).to(head.bias)
             mf.state_dict = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
@@ -325,6 +383,8 @@ def _finish(out: Path, data: Data, device: torch.device, cfg: TrainConfig) -> No
         mf.heads = with_temperatures(mf.heads, temps)
         mf.temperature = mf.heads[0].temperature
         calibration["temperatures"] = temps
+        bar.update()
+        bar.close()
         mf.metrics["calibration"] = {"temperature": mf.temperature, **calibration}
     save_model_file(mf, out / "model.ferkit")
     history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]

@@ -79,30 +79,31 @@ def annotate(
     faces: Sequence[Face],
     bars: bool = True,
     track_ids: Sequence[int] | None = None,
-    sidebar: bool | None = None,
+    sidebar: bool = False,
 ) -> np.ndarray:
     """A copy of a BGR image with each face's box, label and probability bars drawn on it.
 
-    Small images are enlarged first so that the text stays readable, and a sidebar may be added on the right: the
-    returned image can be larger than the input.
+    By default the copy has the input's size: the bars are drawn beside each box (the three most probable classes
+    when there are several faces, so that panels cover less). ``sidebar`` puts them in a column right of the image
+    instead, never over a face, enlarging a small image first so that the text stays readable: that copy is larger.
 
     Args:
         image: (H, W, 3) BGR uint8.
         faces: predictions for this image.
         bars: draw probability bars for each face.
         track_ids: a number to show per face (video tracks); else faces are numbered from 1 when there are several.
-        sidebar: put the bars in a column right of the image (``None``: when there is more than one face, so that
-            panels never cover faces; video passes ``True`` to keep every frame the same size).
+        sidebar: the bars in a column right of the image (``ferkit predict --panel``; video always, so that every
+            frame has one size).
     """
-    k = max(1, int(np.ceil(480 / max(image.shape[:2]))))
+    k = max(1, int(np.ceil(480 / max(image.shape[:2])))) if sidebar else 1
     out = cv2.resize(image, None, fx=k, fy=k, interpolation=cv2.INTER_LINEAR) if k > 1 else image.copy()
-    scale = max(0.6, min(out.shape[:2]) / 640)
+    scale = max(0.6 if sidebar else 0.3, min(out.shape[:2]) / 640)
     th = max(1, int(round(2 * scale)))
-    use_sidebar = bars and (sidebar if sidebar is not None else len(faces) > 1)
     if track_ids is not None:
         names = [f"#{t}" for t in track_ids]
     else:
         names = [f"#{i + 1}" for i in range(len(faces))] if len(faces) > 1 else [""]
+    top = None if len(faces) <= 1 else 3
     for i, f in enumerate(faces):
         x, y, w, h = (int(round(v * k)) for v in f.box)
         c = color_of(f.label)
@@ -115,8 +116,9 @@ def annotate(
         if f.landmarks:
             for px, py in f.landmarks:
                 cv2.circle(out, (int(px * k), int(py * k)), th + 1, (0, 255, 0), -1, cv2.LINE_AA)
-        if bars and not use_sidebar:  # below the box, else right of it, else left of it, else wherever it fits
-            panel_w, panel_h = int(200 * scale) + 4, max(10, int(16 * scale)) * len(f.probs) + 4
+        if bars and not sidebar:  # below the box, else right of it, else left of it, else wherever it fits
+            rows = len(f.probs) if top is None else min(top, len(f.probs))
+            panel_w, panel_h = int(200 * scale) + 4, max(10, int(16 * scale)) * rows + 4
             H, W = out.shape[:2]
             if y + h + 6 + panel_h <= H:
                 px, py = x, y + h + 6
@@ -124,5 +126,5 @@ def annotate(
                 px, py = x + w + 6, y
             else:
                 px, py = x - 6 - panel_w, y
-            draw_bars(out, f, px, py, scale)
-    return _sidebar(out, faces, names, scale, th) if use_sidebar else out
+            draw_bars(out, f, px, py, scale, top)
+    return _sidebar(out, faces, names, scale, th) if bars and sidebar else out

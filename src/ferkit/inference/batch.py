@@ -17,9 +17,8 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from ferkit.data.storage import IMAGE_SUFFIXES
 from ferkit.errors import FerkitError
-from ferkit.inference.images import load_image
+from ferkit.imaging import IMAGE_SUFFIXES, load_image
 from ferkit.inference.predictor import Face, Predictor
 
 T = TypeVar("T")

@@ -14,7 +14,8 @@ from __future__ import annotations
 import os
 import threading
 import warnings
-from dataclasses import dataclass
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -22,6 +23,7 @@ import cv2
 import numpy as np
 
 from ferkit.errors import DetectorError
+from ferkit.imaging.crop import Detection
 from ferkit.inference.yunet_file import find_yunet
 
 DetectorName = Literal["auto", "yunet", "haar"]
@@ -31,24 +33,9 @@ class DetectorFallbackWarning(UserWarning):
     """Raised (as a warning) when YuNet is unavailable and the Haar cascade is used instead."""
 
 
-@dataclass(frozen=True)
-class Detection:
-    """One detected face.
-
-    Attributes:
-        box: (x, y, w, h) in image pixels, floats; may extend past the image border.
-        score: detector confidence in [0, 1] (Haar reports 1.0).
-        landmarks: (5, 2) float32 pixel coordinates, the subject's right eye, left eye, nose tip, right and
-            left mouth corners (the subject's right eye is on the image's left), or None when the detector has none.
-    """
-
-    box: tuple[float, float, float, float]
-    score: float
-    landmarks: np.ndarray | None = None
-
-
 class Detector(Protocol):
-    """Anything with ``detect(image) -> list[Detection]``; ``image`` is (H, W, 3) BGR or (H, W) gray uint8."""
+    """Anything with ``detect(image) -> list[Detection]``; ``image`` is (H, W, 3) BGR or (H, W) gray uint8.
+    ferkit's detectors return faces left to right."""
 
     name: str
 
@@ -56,6 +43,11 @@ class Detector(Protocol):
 
 
 # ---- detectors -----------------------------------------------------------------------------------------------
+
+
+def left_to_right(detections: list[Detection]) -> list[Detection]:
+    """Faces in reading order: by the left edge of their box (then the top), so that face 1 is the leftmost."""
+    return sorted(detections, key=lambda d: (d.box[0], d.box[1]))
 
 
 def _bgr(image: np.ndarray) -> np.ndarray:
@@ -184,7 +176,7 @@ class YuNetDetector:
                 continue
             lm = (f[4:14].reshape(5, 2) / scale).astype(np.float32)
             out.append(Detection(box, float(f[14]), lm))  # type: ignore[arg-type]
-        return out
+        return left_to_right(out)
 
 
 class HaarDetector:
@@ -223,7 +215,43 @@ class HaarDetector:
             boxes = self._cascade.detectMultiScale(
                 gray, scaleFactor=1.1, minNeighbors=self.min_neighbors, minSize=(min_size, min_size)
             )
-        return [Detection(tuple(float(v) / scale for v in b), 1.0, None) for b in boxes]  # type: ignore[arg-type]
+        return left_to_right([Detection(tuple(float(v) / scale for v in b), 1.0, None) for b in boxes])  # type: ignore[misc]
+
+
+class LazyDetector:
+    """A detector built on its first use: what ``make_detector`` returns when YuNet would have to be downloaded,
+    so that building a predictor never waits on the network (``classify`` alone never needs a detector).
+    Thread-safe: the first caller builds it, the others wait for that.
+
+    Args:
+        build: makes the real detector.
+        wanted: what is asked for, for ``name`` until it is built.
+    """
+
+    def __init__(self, build: Callable[[], Detector], wanted: str) -> None:
+        self._build = build
+        self._wanted = wanted
+        self._built: Detector | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self._built.name if self._built is not None else f"{self._wanted} (loaded on first use)"
+
+    def build(self) -> Detector:
+        """The real detector (downloading YuNet now if it is not in the cache)."""
+        with self._lock:
+            if self._built is None:
+                self._built = self._build()
+        return self._built
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        return self.build().detect(image)
+
+
+def built(detector: Detector) -> Detector:
+    """The detector itself, a ``LazyDetector`` built now (its download and fallback notices happen here)."""
+    return detector.build() if isinstance(detector, LazyDetector) else detector
 
 
 def make_detector(
@@ -233,6 +261,7 @@ def make_detector(
     min_face: float = 20.0,
     download: bool = True,
     max_side: int = 640,
+    lazy: bool = True,
 ) -> Detector:
     """Build a detector by name.
 
@@ -244,10 +273,15 @@ def make_detector(
         min_face: minimum face side in pixels.
         download: let ``auto`` and ``yunet`` download YuNet into the user cache when it is not there.
         max_side: detect on a copy shrunk to this longer side (faster; boxes come back in original pixels).
+        lazy: when YuNet would have to be downloaded, return a ``LazyDetector`` that does it on first use
+            (with a short timeout, a failure remembered for an hour) instead of now.
 
     Raises:
         DetectorError: ``yunet`` asked for and unavailable; an unknown name.
     """
+    if lazy and download and name in ("auto", "yunet") and model_path is None and not _local_yunet():
+        build = partial(make_detector, name, None, score_threshold, min_face, True, max_side, lazy=False)
+        return LazyDetector(build, name)
     if name == "haar":
         return HaarDetector(min_face=min_face, max_side=max_side)
     if name not in ("auto", "yunet"):
@@ -264,3 +298,14 @@ def make_detector(
             stacklevel=2,
         )
         return HaarDetector(min_face=min_face, max_side=max_side)
+
+
+def _local_yunet() -> bool:
+    """Whether a YuNet file is at hand without downloading (``$FERKIT_YUNET`` set counts: its error is immediate)."""
+    if os.environ.get("FERKIT_YUNET"):
+        return True
+    try:
+        find_yunet(None, download=False)
+    except DetectorError:
+        return False
+    return True

@@ -9,6 +9,8 @@ from collections.abc import Callable
 
 from torch import nn
 
+from ferkit.errors import ConfigError
+
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 
 
@@ -27,10 +29,21 @@ def head_of(model: nn.Module) -> tuple[str, nn.Linear]:
     return [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Linear)][-1]
 
 
-def build_model(name: str, num_classes: int, **kwargs: object) -> nn.Module:
-    """Build a registered model; an unknown name is a KeyError listing the known ones."""
+class UnknownModelError(ConfigError, KeyError):
+    """A model name that is not registered (a ConfigError, and a KeyError as a registry lookup)."""
+
+    __str__ = Exception.__str__  # the message as it is (KeyError would quote it)
+
+
+def check_model(name: str, key: str = "model") -> None:
+    """Raises ``UnknownModelError`` naming ``key``, the name and the known ones, unless ``name`` is registered."""
     if name not in _REGISTRY:
-        raise KeyError(f"unknown model {name!r}; known models: {list_models()}")
+        raise UnknownModelError(f"{key}: unknown model {name!r}; known models: {', '.join(list_models())}")
+
+
+def build_model(name: str, num_classes: int, **kwargs: object) -> nn.Module:
+    """Build a registered model; an unknown name is an ``UnknownModelError`` listing the known ones."""
+    check_model(name)
     return _REGISTRY[name](num_classes=num_classes, **kwargs)
 
 

@@ -31,6 +31,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import ferkit
 from ferkit.service import adapter
@@ -62,9 +63,12 @@ def default_loader(path: str | Path | None, **kwargs: Any) -> Callable[[], adapt
     """
 
     def load() -> adapter.PredictorLike:
+        from ferkit.inference.detectors import built
         from ferkit.inference.predictor import Predictor
 
-        return Predictor.from_pretrained(**kwargs) if path is None else Predictor.from_file(path, **kwargs)
+        p = Predictor.from_pretrained(**kwargs) if path is None else Predictor.from_file(path, **kwargs)
+        built(p.detector)  # while loading (a YuNet download included), not in the first request
+        return p
 
     return load
 
@@ -245,13 +249,19 @@ def create_app(model: ModelSource = None, settings: ServiceSettings | None = Non
         """One result per image of the multipart field `files`; a bad image gets an error entry, the rest succeed."""
         if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
             raise ApiError(415, "unsupported_media_type", "send multipart/form-data with one or more 'files' fields")
-        async with request.form(max_files=settings.max_batch + 1, max_fields=settings.max_batch + 8) as form:
-            uploads = form.getlist("files")
-            if not uploads:
-                raise ApiError(422, "invalid_request", "multipart upload needs one or more 'files' fields")
-            if len(uploads) > settings.max_batch:
-                raise ApiError(413, "too_many_images", f"at most {settings.max_batch} images per request")
-            datas = [await _read_upload(u, settings.max_image_bytes, f"image {i}") for i, u in enumerate(uploads)]
+        too_many = ApiError(413, "too_many_images", f"at most {settings.max_batch} images per request")
+        try:
+            async with request.form(max_files=settings.max_batch, max_fields=settings.max_batch + 8) as form:
+                uploads = form.getlist("files")
+                if not uploads:
+                    raise ApiError(422, "invalid_request", "multipart upload needs one or more 'files' fields")
+                if len(uploads) > settings.max_batch:
+                    raise too_many
+                datas = [await _read_upload(u, settings.max_image_bytes, f"image {i}") for i, u in enumerate(uploads)]
+        except StarletteHTTPException as e:  # the parser stops at max_files + 1: the same answer as any excess
+            if e.status_code == 400 and str(e.detail).startswith("Too many files"):
+                raise too_many from None
+            raise
 
         async def one(i: int, data: bytes) -> dict[str, Any]:
             try:
@@ -299,6 +309,9 @@ def app_from_env() -> FastAPI:
     import json
     import os
 
+    import cv2
+
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # as in the parent's quiet_codecs()
     cfg = json.loads(os.environ.get("FERKIT_SERVE_CONFIG", "{}"))
     loader = default_loader(cfg.get("model"), **cfg.get("predictor", {}))
     return create_app(loader, ServiceSettings.from_dict(cfg.get("settings", {})), load_first=True)

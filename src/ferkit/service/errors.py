@@ -7,8 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ferkit.errors import ImageError
-from ferkit.service.images import ImageTooLargeError, UnsupportedImageError
+from ferkit.errors import ImageError, ImageTooLargeError, UnsupportedImageError
 
 _CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large", 503: "not_ready"}
 

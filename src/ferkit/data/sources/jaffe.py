@@ -22,7 +22,8 @@ from ferkit.preprocess import Preprocessing
 from ferkit.taxonomy import Taxonomy
 
 if TYPE_CHECKING:
-    from ferkit.inference.detectors import Detection, Detector
+    from ferkit.imaging import Detection
+    from ferkit.inference.detectors import Detector
 
 # The expression codes of the file names, in this order.
 TAXONOMY = Taxonomy(("AN", "DI", "FE", "HA", "NE", "SA", "SU"))
@@ -34,11 +35,11 @@ def _detector() -> Detector:
     """The face detector inference uses by default (YuNet, else Haar with a warning); imported lazily."""
     from ferkit.inference.detectors import make_detector
 
-    return make_detector()
+    return make_detector(lazy=False)  # built now: its name keys the cache
 
 
 def _crop(image: np.ndarray, detection: Detection) -> np.ndarray:
-    from ferkit.inference.preprocess import crop_face
+    from ferkit.imaging import crop_face
 
     return crop_face(image, detection, PREPROCESSING)
 

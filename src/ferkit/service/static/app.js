@@ -105,9 +105,18 @@ function renderResults(data) {
 
 // ---- still images -----------------------------------------------------------------------------------------
 
+function clearStage() {
+  // Nothing of a previous image stays on the page once another one is picked: its picture, boxes and results.
+  results.replaceChildren();
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  canvas.hidden = true;
+  stage.classList.add("empty");
+}
+
 async function showFile(file) {
   if (!file) return;
   stopCamera();
+  clearStage();
   setStatus(`Analysing ${file.name || "image"}…`);
   let bitmap;
   try {
@@ -130,6 +139,7 @@ async function showFile(file) {
     const n = data.faces.length;
     setStatus(`${n} face${n === 1 ? "" : "s"} in a ${data.image.width}×${data.image.height} image.`);
   } catch (e) {
+    clearStage();
     setStatus(`Could not analyse the image: ${e.message}`, true);
   }
 }

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 from conftest import face_image
 
-from ferkit.data.storage import decode_image, to_face
+from ferkit.data.storage import decode_image
+from ferkit.imaging import crop_face, crop_faces, eye_angle, to_face
 from ferkit.inference.detectors import Detection, YuNetDetector
-from ferkit.inference.preprocess import crop_face, crop_faces, eye_angle
 from ferkit.preprocess import Preprocessing
 
 P = Preprocessing(size=48, margin=0.0, align=True)

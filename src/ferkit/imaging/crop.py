@@ -2,20 +2,45 @@
 
 A detection becomes a model input in three steps: (1) a square of side ``max(w, h) * (1 + margin)`` centred on
 the box, rotated so that the eyes are level when the detector gave landmarks and ``align`` is on; (2) gray;
-(3) resized to ``size`` with ``ferkit.data.storage.to_face`` (area interpolation when shrinking), exactly as the
+(3) resized to ``size`` with ``to_face`` (area interpolation when shrinking), exactly as the
 dataset adapters resize their faces. Pixels outside the image repeat the border.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from ferkit.data.storage import to_face
-from ferkit.inference.detectors import Detection
 from ferkit.preprocess import Preprocessing
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One detected face.
+
+    Attributes:
+        box: (x, y, w, h) in image pixels, floats; may extend past the image border.
+        score: detector confidence in [0, 1] (Haar reports 1.0).
+        landmarks: (5, 2) float32 pixel coordinates, the subject's right eye, left eye, nose tip, right and
+            left mouth corners (the subject's right eye is on the image's left), or None when the detector has none.
+    """
+
+    box: tuple[float, float, float, float]
+    score: float
+    landmarks: np.ndarray | None = None
+
+
+def to_face(img: np.ndarray, size: int = 48) -> np.ndarray:
+    """A gray image resized to (size, size) uint8, with area interpolation when shrinking."""
+    if img.ndim == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+    if img.shape != (size, size):
+        interp = cv2.INTER_AREA if min(img.shape[:2]) >= size else cv2.INTER_LINEAR
+        img = cv2.resize(img, (size, size), interpolation=interp)
+    return np.ascontiguousarray(img, dtype=np.uint8)
 
 
 def _gray(image: np.ndarray) -> np.ndarray:

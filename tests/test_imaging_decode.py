@@ -1,11 +1,12 @@
 import struct
+import zlib
 
 import cv2
 import numpy as np
 import pytest
 
 from ferkit.errors import ImageError
-from ferkit.inference.images import header_size, load_image
+from ferkit.imaging import header_size, load_image
 
 
 def _exif_jpeg(img: np.ndarray, orientation: int) -> bytes:
@@ -78,7 +79,9 @@ def test_pixel_limit_from_header_before_decoding(tmp_path, monkeypatch):
     ok, bmp = cv2.imencode(".bmp", np.zeros((300, 400, 3), np.uint8))
     assert header_size(bmp.tobytes()) == (400, 300)
     # A 100000 x 100000 PNG header (a decompression bomb) is refused without calling the decoder.
-    bomb = png.tobytes()[:16] + struct.pack(">II", 100_000, 100_000) + png.tobytes()[24:]
+    ihdr = struct.pack(">II", 100_000, 100_000) + png.tobytes()[24:29]
+    ihdr_chunk = struct.pack(">I", 13) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    bomb = png.tobytes()[:8] + ihdr_chunk + png.tobytes()[33:]
     (tmp_path / "bomb.png").write_bytes(bomb)
     monkeypatch.setattr(cv2, "imdecode", lambda *a: pytest.fail("decoder called"))
     with pytest.raises(ImageError, match="bomb.png.*pixel limit"):
