@@ -51,7 +51,8 @@ def predicted_shares(confusion: dict) -> dict[str, float]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sys.path.insert(0, str(ROOT / "src"))
-    from ferkit.inference.predictor import PRETRAINED, WEIGHTS_DIR
+    from ferkit.shipped import DEFAULT as PRETRAINED
+    from ferkit.shipped import WEIGHTS_DIR
 
     ap.add_argument("model", nargs="?", default=str(WEIGHTS_DIR / f"{PRETRAINED}.ferkit"))
     ap.add_argument("--out", help="JSON results file (default: bench/results/accuracy-<model stem>.json)")

@@ -23,7 +23,7 @@ cp "$tmp/fp32.onnx" "$weights/$name.onnx"
 cp "$tmp/int8_static_pct.onnx" "$weights/$name.int8.onnx"
 cp "$tmp/int8_accuracy.json" bench/results/int8_accuracy.json
 rm -rf "$tmp"
-sed -i "s/^PRETRAINED = \".*\"/PRETRAINED = \"$name\"/" src/ferkit/inference/predictor.py
+sed -i "s/^DEFAULT = \"[^\"]*\"/DEFAULT = \"$name\"/" src/ferkit/shipped.py
 if [ -n "$previous" ] && [ "$previous" != "$name" ]; then
   rm -f "$weights/$previous.ferkit" "$weights/$previous.onnx" "$weights/$previous.int8.onnx"
 fi

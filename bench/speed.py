@@ -113,10 +113,11 @@ def main() -> int:
     from ferkit.export import export_onnx
     from ferkit.inference.backends import OnnxBackend, TorchBackend, load_backend
     from ferkit.inference.detectors import HaarDetector, YuNetDetector
-    from ferkit.inference.predictor import PRETRAINED, WEIGHTS_DIR, Predictor
+    from ferkit.inference.predictor import PRETRAINED, Predictor
     from ferkit.inference.video import analyze_video
     from ferkit.models import build_model
     from ferkit.preprocess import to_input
+    from ferkit.shipped import WEIGHTS_DIR
 
     tmp = Path(tempfile.mkdtemp(prefix="ferkit-bench-"))
     model = Path(args.model) if args.model else WEIGHTS_DIR / f"{PRETRAINED}.ferkit"

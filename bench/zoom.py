@@ -40,7 +40,8 @@ def cached(fn):
 
 def main() -> int:
     sys.path.insert(0, str(ROOT / "src"))
-    from ferkit.inference.predictor import PRETRAINED, WEIGHTS_DIR
+    from ferkit.shipped import DEFAULT as PRETRAINED
+    from ferkit.shipped import WEIGHTS_DIR
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model", nargs="?", default=str(WEIGHTS_DIR / f"{PRETRAINED}.ferkit"))

@@ -5,7 +5,6 @@ from conftest import face_image
 
 import ferkit
 from ferkit.errors import DetectorError, ImageError, ModelFileError
-from ferkit.inference import predictor as predictor_module
 from ferkit.inference.backends import load_backend
 from ferkit.inference.detectors import Detection, HaarDetector, YuNetDetector
 from ferkit.inference.predictor import PRETRAINED, Face, Predictor, softmax
@@ -156,19 +155,38 @@ def test_model_file_errors(tmp_path, onnx_file):
 
 
 def test_from_pretrained_runs_onnx_by_default(tmp_path, monkeypatch, model_file, onnx_file):
-    monkeypatch.setattr(predictor_module, "WEIGHTS_DIR", tmp_path)
-    with pytest.raises(ModelFileError, match=f"{PRETRAINED}.onnx: the pretrained model is not in this installation"):
+    from ferkit import shipped
+
+    monkeypatch.setattr(shipped, "WEIGHTS_DIR", tmp_path)
+    with pytest.raises(ModelFileError, match=f"{PRETRAINED}: not a shipped model"):
         Predictor.from_pretrained()
     (tmp_path / f"{PRETRAINED}.onnx").write_bytes(onnx_file.read_bytes())
     assert Predictor.from_pretrained(detector=FixedDetector([])).backend.name == "onnx"
-    with pytest.raises(ModelFileError, match="backend='onnx'"):
+    with pytest.raises(ModelFileError, match=f"{PRETRAINED}: no torch file in this installation"):
         Predictor.from_pretrained(backend="torch")
     (tmp_path / f"{PRETRAINED}.ferkit").write_bytes(model_file.read_bytes())
     assert Predictor.from_pretrained(detector=FixedDetector([])).backend.name == "onnx"
     assert Predictor.from_pretrained(backend="torch", detector=FixedDetector([])).backend.name == "torch"
     with monkeypatch.context() as m:  # no ONNX Runtime: torch and the .ferkit file
-        m.setattr(predictor_module, "_onnxruntime_available", lambda: False)
+        m.setattr(shipped, "_installed", lambda module: module != "onnxruntime")
         assert Predictor.from_pretrained(detector=FixedDetector([])).backend.name == "torch"
+
+
+def test_models_are_chosen_by_name(tmp_path, monkeypatch, model_file, onnx_file):
+    from ferkit import shipped
+
+    monkeypatch.setattr(shipped, "WEIGHTS_DIR", tmp_path)
+    (tmp_path / "ferkit-s.ferkit").write_bytes(model_file.read_bytes())
+    (tmp_path / "ferkit-l.int8.onnx").write_bytes(onnx_file.read_bytes())  # an int8-only ONNX model still resolves
+    assert shipped.shipped_models() == ["ferkit-l", "ferkit-s"]
+    assert Predictor.from_pretrained("ferkit-s", detector=FixedDetector([])).backend.name == "torch"
+    assert Predictor.from_pretrained("ferkit-l", detector=FixedDetector([])).backend.name == "onnx"
+    assert shipped.resolve_model("ferkit-l", "onnx") == tmp_path / "ferkit-l.int8.onnx"
+    assert shipped.resolve_model(str(model_file)) == model_file  # a path still works
+    with pytest.raises(ModelFileError, match="ferkit-xl: no such model file, and not a shipped model's name"):
+        shipped.resolve_model("ferkit-xl")
+    with pytest.raises(ModelFileError, match=r"shipped: ferkit-l, ferkit-s"):
+        Predictor.from_pretrained("ferkit-m")
 
 
 def test_building_a_predictor_never_waits_on_the_network(tmp_path, monkeypatch, onnx_file):

@@ -5,7 +5,8 @@ import pytest
 import synth
 
 from ferkit.engine.checkpoint import load_model_file
-from ferkit.inference.predictor import PRETRAINED, WEIGHTS_DIR, Predictor
+from ferkit.inference.predictor import PRETRAINED, Predictor
+from ferkit.shipped import WEIGHTS_DIR
 from ferkit.taxonomy import FERKIT
 
 

@@ -13,7 +13,8 @@ from ferkit.imaging import MAX_PIXELS
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model and detector")
-    g.add_argument("--model", help="ferkit model file (.ferkit) or exported .onnx (default: the shipped model)")
+    g.add_argument("--model", help="a shipped model's name (ferkit-l, ferkit-s, ...) or a model file "
+                   "(.ferkit or .onnx); default: the default shipped model")  # fmt: skip
     g.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto",
                    help="classifier runtime (auto: ONNX Runtime for the shipped model and .onnx files, torch for "
                    "a .ferkit file; onnx runs a .ferkit file through ONNX Runtime, exported in memory)")  # fmt: skip
@@ -34,6 +35,7 @@ def build_predictor(args: argparse.Namespace, verb: str):
     faces needs it); detector fallback notices are printed to stderr, not hidden."""
     from ferkit.inference.detectors import built
     from ferkit.inference.predictor import Predictor
+    from ferkit.shipped import resolve_model
 
     kw = dict(
         backend=args.backend,
@@ -48,7 +50,7 @@ def build_predictor(args: argparse.Namespace, verb: str):
         head=args.head,
     )
     with notes(verb):
-        p = Predictor.from_file(args.model, **kw) if args.model else Predictor.from_pretrained(**kw)
+        p = Predictor.from_file(resolve_model(args.model, args.backend), **kw)  # a path or a shipped model's name
         built(p.detector)
     return p
 

@@ -22,7 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("model", nargs="?", help="ferkit model file or ONNX (default: the shipped model)")
+    p.add_argument("model", nargs="?", help="a shipped model's name or a model file (.ferkit, .onnx)")
     p.add_argument("--data", action="append", required=True, help="a dataset path, or kaggle:OWNER/DATASET (repeat)")
     p.add_argument("--format", help="force the dataset adapter for every --data")
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
@@ -40,9 +40,9 @@ def run(args: argparse.Namespace) -> int:
     from ferkit.engine.evaluate import evaluate_source
     from ferkit.heads import head_for_source
     from ferkit.inference.backends import load_backend, select_head
-    from ferkit.inference.predictor import pretrained_path
+    from ferkit.shipped import resolve_model
 
-    full, model = load_backend(args.model or pretrained_path(args.backend), args.backend)
+    full, model = load_backend(resolve_model(args.model, args.backend), args.backend)
     for i, path in enumerate(args.data):
         src = load_source(path, args.format)
         head = args.head or head_for_source(model.heads, src.name).name  # the head of the source's convention

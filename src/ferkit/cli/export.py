@@ -27,7 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("model", help="ferkit model file (.ferkit)")
+    p.add_argument("model", help="a model file (.ferkit) or a shipped model's name")
     p.add_argument("--format", choices=("onnx",), default="onnx", help="output format (onnx)")
     p.add_argument("--out", help="output file (default: beside the model, .onnx or .int8.onnx)")
     p.add_argument("--force", action="store_true", help="replace the output file if it exists (else an error)")
@@ -49,6 +49,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ferkit.errors import FerkitError
     from ferkit.export import calibration_faces, export_onnx
+    from ferkit.shipped import resolve_model
 
     mode = args.int8_mode or ("static" if args.calib else "dynamic")
     if args.int8 and mode == "static" and not args.calib:
@@ -56,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.int8 and not args.calib:
         print("ferkit export: note: no --calib: dynamic int8 (static with --calib is usually better)", file=sys.stderr)
+    args.model = resolve_model(args.model, "torch")  # a path, or a shipped model's name
     out = Path(args.out) if args.out else Path(args.model).with_suffix(".int8.onnx" if args.int8 else ".onnx")
     if out.exists() and not args.force:
         raise FerkitError(f"{out}: exists; pass --force to replace it, or --out to write elsewhere")

@@ -8,7 +8,6 @@ import os
 from pathlib import Path
 
 from ferkit.cli._inference import add_model_args, notes
-from ferkit.errors import ModelFileError
 
 EXAMPLE = """example:
   ferkit serve --model runs/best.ferkit --port 8000
@@ -52,9 +51,10 @@ def run(args: argparse.Namespace) -> int:
 
     from ferkit.service.app import create_app, default_loader
     from ferkit.service.settings import ServiceSettings
+    from ferkit.shipped import resolve_model
 
-    if args.model is not None and not Path(args.model).is_file():
-        raise ModelFileError(f"{args.model}: no such model file")
+    if args.model is not None:  # a model file, or a shipped model's name
+        args.model = str(resolve_model(args.model, args.backend))
     if args.workers < 1 or args.concurrency < 1:
         raise SystemExit("ferkit serve: error: --workers and --concurrency must be at least 1")
     max_image = int(args.max_image_mb * 2**20)

@@ -12,21 +12,19 @@ temperature stored in the model file (calibration).
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args
 
 import numpy as np
 
-from ferkit.errors import ModelFileError
+from ferkit import shipped
 from ferkit.imaging import MAX_PIXELS, Color, ImageInput, crop_faces, load_image, to_face
 from ferkit.inference.backends import Backend, BackendName, ModelInfo, load_backend, select_head
 from ferkit.inference.detectors import Detection, Detector, DetectorName, make_detector
 from ferkit.preprocess import TTA, mean_softmax_logits, softmax, to_input, tta_views
 
-WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
-PRETRAINED = "ferkit-v4"
+PRETRAINED = shipped.DEFAULT  # the default shipped model's name
 
 
 @dataclass(frozen=True)
@@ -59,14 +57,6 @@ class Face:
             "landmarks": [[round(x, 1), round(y, 1)] for x, y in self.landmarks] if self.landmarks else None,
             "detection_score": round(self.detection_score, 4),
         }
-
-
-def _torch_available() -> bool:
-    return importlib.util.find_spec("torch") is not None
-
-
-def _onnxruntime_available() -> bool:
-    return importlib.util.find_spec("onnxruntime") is not None
 
 
 class Predictor:
@@ -140,15 +130,17 @@ class Predictor:
         return cls(b, info, detector, max_pixels, tta, head)
 
     @classmethod
-    def from_pretrained(cls, backend: BackendName = "auto", **kwargs: Any) -> Predictor:
-        """The shipped model: ``weights/<PRETRAINED>.onnx`` with ONNX Runtime (the default: 2-3x faster per face,
-        and far less slowed by a busy machine), ``weights/<PRETRAINED>.ferkit`` with ``backend="torch"`` (or when
-        ONNX Runtime is not installed). Other arguments as in ``from_file``.
+    def from_pretrained(cls, name: str | None = None, backend: BackendName = "auto", **kwargs: Any) -> Predictor:
+        """A model shipped in the package, by name (``ferkit.shipped.shipped_models()``; None: the default model).
+
+        It runs on ONNX Runtime when that is installed (its ``.onnx`` file: 2-3x faster per face than torch, and far
+        less slowed by a busy machine), else, or with ``backend="torch"``, on torch (its ``.ferkit`` file). Other
+        arguments as in ``from_file``.
 
         Raises:
-            ModelFileError: the shipped weights are not in this installation.
+            ModelFileError: no shipped model has that name, or it lacks a file for the backend.
         """
-        path = pretrained_path(backend)
+        path = pretrained_path(backend, name)
         return cls.from_file(path, backend="onnx" if path.suffix == ".onnx" else backend, **kwargs)
 
     def __repr__(self) -> str:
@@ -249,20 +241,10 @@ class Predictor:
         )
 
 
-def pretrained_path(backend: BackendName = "auto") -> Path:
-    """The shipped model file for a backend: ``weights/<PRETRAINED>.onnx`` (``onnx``, and ``auto`` when ONNX Runtime
-    is installed) or ``weights/<PRETRAINED>.ferkit`` (``torch``).
+def pretrained_path(backend: BackendName = "auto", name: str | None = None) -> Path:
+    """The file of a shipped model (None: the default) for a backend; see ``ferkit.shipped.model_path``.
 
     Raises:
-        ModelFileError: the shipped weights are not in this installation.
+        ModelFileError: no shipped model has that name, or it lacks a file for the backend.
     """
-    use_onnx = backend == "onnx" or (backend == "auto" and (_onnxruntime_available() or not _torch_available()))
-    path = WEIGHTS_DIR / f"{PRETRAINED}.{'onnx' if use_onnx else 'ferkit'}"
-    if not path.is_file():
-        other = WEIGHTS_DIR / f"{PRETRAINED}.{'ferkit' if use_onnx else 'onnx'}"
-        hint = f" ({other.name} is there: pass backend={'torch' if use_onnx else 'onnx'!r})" if other.is_file() else ""
-        raise ModelFileError(
-            f"{path}: the pretrained model is not in this installation{hint}; "
-            "train one (`ferkit train`) and use Predictor.from_file(PATH)"
-        )
-    return path
+    return shipped.model_path(name, backend)
