@@ -37,9 +37,10 @@ def main() -> int:
     sys.path.insert(0, str(ROOT / "src"))
     from ferkit.data import load_source
     from ferkit.export import export_onnx
+    from ferkit.heads import head_for_source
     from ferkit.inference.backends import OnnxBackend, load_backend
     from ferkit.inference.predictor import softmax
-    from ferkit.preprocess import to_input
+    from ferkit.preprocess import to_input, zoom_faces
     from ferkit.taxonomy import Taxonomy
 
     src = load_source(args.data)
@@ -58,8 +59,9 @@ def main() -> int:
         ),
         "int8 dynamic": export_onnx(args.model, out / "int8_dynamic.onnx", int8=True, mode="dynamic"),
     }
-    _, info = load_backend(files["fp32"])
-    # column of the model's output for each FER-2013 class, by name
+    _, full = load_backend(files["fp32"])
+    info, cols = full.head(head_for_source(full.heads, "fer2013").name)  # the head of FER-2013's convention
+    # column of the head's output for each FER-2013 class, by name
     table = src.taxonomy.remap_to(Taxonomy(info.classes))
     if (table < 0).any():
         missing = [c for c, t in zip(src.taxonomy.classes, table, strict=True) if t < 0]
@@ -67,8 +69,9 @@ def main() -> int:
     results, probs = {}, {}
     for name, path in files.items():
         b = OnnxBackend(path, threads=None)
+        faces = zoom_faces(test.images, info.preprocessing.zoom)  # the model's test-time view
         p = np.concatenate(
-            [softmax(b.logits(to_input(test.images[i : i + args.batch])), info.temperature)
+            [softmax(b.logits(to_input(faces[i : i + args.batch]))[:, cols], info.temperature)
              for i in range(0, len(test), args.batch)]
         )  # fmt: skip
         probs[name] = p

@@ -9,7 +9,7 @@ Reads: the shipped model file (``src/ferkit/weights/<PRETRAINED>.ferkit``: confi
 ``bench/results/accuracy-seed.json``, ``bench/results/accuracy-<--previous>.json`` (an earlier shipped model, for
 comparison), ``bench/results/accuracy-fer.json`` (the `fer` package, by
 ``bench/fer_accuracy.py``) and ``bench/results/int8_accuracy.json``.
-Writes: ``src/ferkit/weights/MODEL_CARD.md`` and the block between ``<!-- model:start -->`` and
+Writes: ``src/ferkit/weights/<NAME>.md`` and the block between ``<!-- model:start -->`` and
 ``<!-- model:end -->`` in ``README.md``.
 """
 
@@ -60,6 +60,22 @@ def headline(res: dict) -> dict[str, str]:
     }
 
 
+DLIB_ORIGIN = (
+    "dlib's face-recognition ResNet (`dlib_face_recognition_resnet_model_v1.dat` from the PyPI package"
+    " `face_recognition_models` 0.3.0, trained by Davis King on about 3 million faces; public domain / CC0 per the"
+    " package's LICENSE), so these weights derive from it"
+)
+
+
+def heads_note(mf) -> str:
+    """One line per classifier head: its classes, the sources that trained it, its temperature."""
+    return "; ".join(
+        f"`{h.name}` ({len(h.classes)} classes: {', '.join(h.classes)}; trained by {', '.join(h.sources) or 'all'};"
+        f" temperature {h.temperature:.3f})"
+        for h in mf.heads_now()
+    )
+
+
 def run_summary(run: Path) -> dict:
     lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if x.strip()]
     best = max(lines, key=lambda r: r["val_acc"])
@@ -84,7 +100,9 @@ def lineage_note(config: dict) -> str:
         return f"`{path}` ({r['epochs']} epochs, {r['hours']:.2f} h)"
 
     notes = []
-    if config["model"].get("init"):
+    if config["model"].get("init") == "dlib":
+        notes.append(f"starts from {DLIB_ORIGIN}")
+    elif config["model"].get("init"):
         notes.append(f"starts from the weights of {origin(config['model']['init'])}")
     teacher = config.get("distill", {}).get("teacher") or []
     teachers = [teacher] if isinstance(teacher, str) else teacher
@@ -106,13 +124,18 @@ def main() -> int:
     ap.add_argument("--config", default="configs/fernet.yaml", help="the recipe the run was trained with")
     ap.add_argument("--seed-run", help="the seed recipe's run folder")
     ap.add_argument("--previous", help="an earlier shipped model's name, shown as a column (its accuracy JSON)")
+    ap.add_argument("--name", help="the shipped model this card is for (default: the default shipped model)")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
     from ferkit.engine.checkpoint import load_model_file
-    from ferkit.inference.predictor import PRETRAINED as NAME
     from ferkit.models import build_model
+    from ferkit.shipped import DEFAULT, shipped_models
 
+    NAME = args.name or DEFAULT
     mf = load_model_file(WEIGHTS / f"{NAME}.ferkit")
+    others = [n for n in shipped_models() if n != NAME and (RESULTS / f"accuracy-{n}.json").exists()]
+    if args.previous is None and others:
+        args.previous = others[0]  # the other shipped model is the comparison column
     ours = json.loads((RESULTS / f"accuracy-{NAME}.json").read_text())
     h = headline(ours)
     run = run_summary(Path(args.run))
@@ -124,7 +147,7 @@ def main() -> int:
     seed_run = (
         run_summary(Path(args.seed_run)) if args.seed_run and Path(args.seed_run, "metrics.jsonl").exists() else None
     )
-    int8_file = RESULTS / "int8_accuracy.json"
+    int8_file = RESULTS / f"int8_accuracy-{NAME}.json"
     int8 = json.loads(int8_file.read_text()) if int8_file.exists() else None
     n_params = sum(v.numel() for v in mf.state_dict.values() if v.dtype.is_floating_point)
     seed_params = sum(p.numel() for p in build_model("seed_cnn", num_classes=7).parameters())
@@ -168,15 +191,18 @@ def main() -> int:
     prev_res = json.loads(prev_file.read_text()) if prev else {}
     prev_arch = prev_res.get("arch", "")
     pairs_note = "; each image carries its FER-2013 and its FER+ label" if grouped else ""
-    prev_model = build_model(prev_arch, num_classes=len(prev_res["classes"])) if prev_arch else None
+    prev_outputs = sum(len(h["classes"]) for h in prev_res.get("heads", [])) or len(prev_res.get("classes", []))
+    prev_model = build_model(prev_arch, num_classes=prev_outputs) if prev_arch else None
     prev_params = f" {sum(p.numel() for p in prev_model.parameters()) / 1e6:.2f} M |" if prev_model else " n/a |"
-    prev_training = " its model card, in git history |" if prev else ""
+    shipped_prev = args.previous in shipped_models()
+    prev_training = f" its model card, `{args.previous}.md` |" if shipped_prev else " its model card, in git history |"
 
     def row(label: str, key: str) -> str:
         cells = [h[key], *([prev[key]] if prev else []), seed[key] if seed else "not run", fer_col[key]]
         return f"| {label} | " + " | ".join(cells) + " |"
 
-    prev_head = f" previously shipped {args.previous}{f' ({prev_arch})' if prev_arch else ''} |" if prev else ""
+    prev_kind = "shipped" if shipped_prev else "previously shipped"
+    prev_head = f" {prev_kind} {args.previous}{f' ({prev_arch})' if prev_arch else ''} |" if prev else ""
     rows = [
         f"| | {NAME} ({mf.arch}) |{prev_head} seed recipe (seed_cnn) | `fer` package (mini-Xception, int8) |",
         "|---|---|---|---|" + ("---|" if prev else ""),
@@ -210,12 +236,12 @@ def main() -> int:
             f"src/ferkit/weights/{NAME}.ferkit`, same machine; ms per face at batch 1 on one thread):\n\n"
             "| export | accuracy | points vs fp32 | ms/face | MB |\n|---|---|---|---|---|\n" + "\n".join(lines) + "\n"
         )
-    readme = f"""## The shipped model
+    files = [f"`{p.name}`" for p in sorted(WEIGHTS.glob(f"{NAME}.*")) if p.suffix in (".ferkit", ".onnx")]
+    readme = f"""## The shipped models
 
-`src/ferkit/weights/{NAME}.ferkit` (with `{NAME}.onnx` and the static-int8 `{NAME}.int8.onnx`, for inference
-without PyTorch): `{mf.arch}` trained
-with `ferkit train --config {args.config}` on FER-2013 fused with FER+; classes
-{", ".join(mf.classes)}.{readme_offsets}
+Shipped models are chosen by name: `Predictor.from_pretrained("{NAME}")`, `--model {NAME}` on every verb; without
+a name, `{DEFAULT}` (the default). {NAME}: {", ".join(files)} in `src/ferkit/weights/`, `{mf.arch}` trained
+with `ferkit train --config {args.config}` on FER-2013 fused with FER+; heads {heads_note(mf)}.{readme_offsets}
 Scored once on the test splits by `{ours["command"]}` ({ours["date"]}, {ours["machine"]}).
 FER-2013 test faces are scored among FER-2013's 7 classes ({h["n_fer"]} faces), FER+ test faces on their unique
 majority label among 8 emotions ({h["n_fp"]} faces). The seed recipe is the original design trained by
@@ -228,15 +254,15 @@ test figures may be optimistic).
 
 {table}
 {int8_line}
-The model card, with the recipe and the training log, is `src/ferkit/weights/MODEL_CARD.md`.
+Each model's card, with its recipe and training log, is `src/ferkit/weights/<name>.md`.
 """
     card = f"""# Model card: {NAME}
 
 - **Architecture**: `{mf.arch}` ({n_params / 1e6:.2f} M parameters), kwargs `{mf.arch_kwargs}`; input (B, 1, 48, 48)
-  grey levels in [0, 1] (standardised inside the model), output logits over {len(mf.classes)} classes:
-  {", ".join(mf.classes)}.
+  grey levels in [0, 1] (standardised inside the model); heads {heads_note(mf)}.
 - **Preprocessing**: {mf.preprocessing.to_dict()} (the face crop of `ferkit.imaging.crop_face`).
-- **Temperature**: {mf.temperature:.4f}, fitted on the validation splits (FER-2013 PublicTest, FER+ Valid).\
+- **Temperature**: one per head (above), each fitted on its own sources' validation split (FER-2013 PublicTest,
+  FER+ Valid).\
 {offsets_line}
 - **Data**: {sources}. FER-2013 faces carry hard labels among FER-2013's 7 classes; FER+ faces carry their crowd
   votes as soft targets (`crossentropy` policy) among 8 emotions. Partial-label loss: a face competes only among
@@ -259,11 +285,10 @@ The model card, with the recipe and the training log, is `src/ferkit/weights/MOD
 - `contempt` comes from FER+ alone (165 training faces): its FER+ test recall is {h["contempt"]}.\
 {contempt_note}
 - No `confused` class: no training source here expresses it.
-- One temperature is fitted on both validation sets together; the ECE rows above show, per test set, whether it
-  helped (FER+ soft-label training leaves the model under-confident, FER-2013 hard labels less so). A temperature
-  per source is future work.
+- The ECE rows above show, per test set, whether the temperature helped (FER+ soft-label training leaves a model
+  under-confident, FER-2013 hard labels less so).
 """
-    (WEIGHTS / "MODEL_CARD.md").write_text(card)
+    (WEIGHTS / f"{NAME}.md").write_text(card)
     text = (ROOT / "README.md").read_text()
     text = re.sub(
         r"<!-- model:start -->.*<!-- model:end -->",

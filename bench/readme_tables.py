@@ -37,7 +37,7 @@ HEADLINES = [
 ]
 
 
-def speed_block(d: dict) -> str:
+def speed_block(d: dict, file: str = "speed.json") -> str:
     m, r = d["meta"], d["results"]
     rows = "\n".join(f"| {k} | {r[k]:.2f} |" for k in HEADLINES if k in r)
     e2e = r["end to end onnx fp32, 1 face, 512x512 array (ms)"]
@@ -53,13 +53,14 @@ def speed_block(d: dict) -> str:
         )
     else:
         versus = f"One face in a 512x512 photo takes {e2e:.1f} ms end to end with ONNX fp32 (fer was not installed).\n"
-    return f"""### Speed
+    name = Path(m["model"]).name.split(".")[0]
+    return f"""### Speed: {name}
 
-`python bench/speed.py --json bench/results/speed.json` on {m["date"]}, {m["machine"]} ({m["versions"]});
+`python bench/speed.py --model {name} --json bench/results/{file}` on {m["date"]}, {m["machine"]} ({m["versions"]});
 model {m["model"]}; medians of {m["runs"]} runs after warm-up{rounds_note(m.get("rounds"))}, classifier on
 {m["classifier threads"]} thread(s);
 load average before / after: {m["load average before / after"]}. Photos: FER-2013 test faces upscaled 3x on a
-background. The full table (Haar, dynamic int8, batch 5, OpenCV's YuNet engine) is in `bench/results/speed.json`.
+background. The full table (Haar, dynamic int8, batch 5, OpenCV's YuNet engine) is in `bench/results/{file}`.
 
 | measure | median |
 |---|---|
@@ -110,8 +111,10 @@ def replace(text: str, name: str, block: str) -> str:
 def main() -> int:
     readme = ROOT / "README.md"
     text = readme.read_text()
-    if (RESULTS / "speed.json").exists():
-        text = replace(text, "speed", speed_block(json.loads((RESULTS / "speed.json").read_text())))
+    files = sorted(RESULTS.glob("speed-*.json")) or [p for p in [RESULTS / "speed.json"] if p.exists()]
+    if files:  # one block per measured model (bench/ship.sh writes speed-<name>.json)
+        blocks = [speed_block(json.loads(p.read_text()), p.name) for p in files]
+        text = replace(text, "speed", "\n".join(blocks))
     if (RESULTS / "serve_load.json").exists():
         text = replace(text, "load", load_block(json.loads((RESULTS / "serve_load.json").read_text())))
     readme.write_text(text)

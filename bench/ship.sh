@@ -1,35 +1,43 @@
 #!/usr/bin/env bash
-# Ship a trained run as the package's pretrained model, and re-measure everything the README and model card quote.
+# Ship a trained run as a named model of the package, and re-measure everything the README and its model card quote.
 #
 # Usage (from the project root, on an idle machine: the speed and load benchmarks time the CPU):
-#   bench/ship.sh RUN NAME CONFIG [PREVIOUS]
-#   bench/ship.sh runs/fernet-xs ferkit-v3 configs/fernet-xs.yaml ferkit-v2
+#   bench/ship.sh RUN NAME CONFIG [COMPARE]
+#   HALF=1 ONNX=int8 DEFAULT_MODEL=ferkit-l bench/ship.sh ~/ferkit-runs/ferkit-l ferkit-l configs/ferkit-l.yaml ferkit-v4
 #
-# RUN's model.ferkit becomes src/ferkit/weights/NAME.ferkit, with NAME.onnx (fp32) and NAME.int8.onnx (static int8,
-# percentile calibration) exported beside it; ferkit.inference.predictor.PRETRAINED becomes NAME; the files of the
-# PREVIOUS model are removed from the package (its accuracy JSON stays in bench/results/ for the comparison column).
-# Then: int8 accuracy, test-split accuracy (scored here, once), model card and README model section, speed, load.
+# RUN's model.ferkit becomes src/ferkit/weights/NAME.ferkit (HALF=1: weights stored as float16, for large models),
+# with NAME.onnx (fp32; ONNX=both, the default) and NAME.int8.onnx (static int8, percentile calibration) exported
+# beside it (ONNX=int8: the int8 file only, for large models). ferkit.shipped.DEFAULT becomes DEFAULT_MODEL (default:
+# NAME). COMPARE is another model's name whose accuracy JSON is the comparison column; REMOVE=OLD deletes model OLD's
+# files from the package. Then: int8 accuracy, test-split accuracy (scored here, once), the model card and README
+# model section, speed, load.
 set -euo pipefail
-run=$1 name=$2 config=$3 previous=${4:-}
+run=$1 name=$2 config=$3 compare=${4:-}
+half=${HALF:-0} onnx=${ONNX:-both} default=${DEFAULT_MODEL:-$name} remove=${REMOVE:-}
 weights=src/ferkit/weights
 export PYTHONPATH=src
 
 test -f "$run/model.ferkit" || { echo "ship.sh: $run/model.ferkit does not exist" >&2; exit 1; }
 test -f "$config" || { echo "ship.sh: $config does not exist" >&2; exit 1; }
-cp "$run/model.ferkit" "$weights/$name.ferkit"
+python - "$run/model.ferkit" "$weights/$name.ferkit" "$half" <<'PY'
+import sys
+from ferkit.engine.checkpoint import load_model_file, save_model_file
+save_model_file(load_model_file(sys.argv[1]), sys.argv[2], half=sys.argv[3] == "1")
+PY
 tmp=$(mktemp -d)
 python bench/int8_accuracy.py "$weights/$name.ferkit" --out "$tmp"
-cp "$tmp/fp32.onnx" "$weights/$name.onnx"
+if [ "$onnx" = both ]; then cp "$tmp/fp32.onnx" "$weights/$name.onnx"; else rm -f "$weights/$name.onnx"; fi
 cp "$tmp/int8_static_pct.onnx" "$weights/$name.int8.onnx"
-cp "$tmp/int8_accuracy.json" bench/results/int8_accuracy.json
+cp "$tmp/int8_accuracy.json" "bench/results/int8_accuracy-$name.json"
 rm -rf "$tmp"
-sed -i "s/^DEFAULT = \"[^\"]*\"/DEFAULT = \"$name\"/" src/ferkit/shipped.py
-if [ -n "$previous" ] && [ "$previous" != "$name" ]; then
-  rm -f "$weights/$previous.ferkit" "$weights/$previous.onnx" "$weights/$previous.int8.onnx"
+sed -i "s/^DEFAULT = \"[^\"]*\"/DEFAULT = \"$default\"/" src/ferkit/shipped.py
+if [ -n "$remove" ] && [ "$remove" != "$name" ]; then
+  rm -f "$weights/$remove.ferkit" "$weights/$remove.onnx" "$weights/$remove.int8.onnx" "$weights/$remove.md"
 fi
-python bench/accuracy.py
-python bench/model_card.py --run "$run" --config "$config" --seed-run runs/seed ${previous:+--previous "$previous"}
-python bench/speed.py --json bench/results/speed.json
-python bench/serve_load.py --model "$weights/$name.onnx" --threads 1 --json bench/results/serve_load.json
+python bench/accuracy.py "$weights/$name.ferkit"
+python bench/model_card.py --name "$name" --run "$run" --config "$config" --seed-run runs/seed ${compare:+--previous "$compare"}
+python bench/speed.py --model "$name" --json "bench/results/speed-$name.json"
+onnx_file=$weights/$name.onnx; test -f "$onnx_file" || onnx_file=$weights/$name.int8.onnx
+python bench/serve_load.py --model "$onnx_file" --threads 1 --json bench/results/serve_load.json
 python bench/readme_tables.py
-echo "shipped $name from $run"
+echo "shipped $name from $run (default model: $default)"

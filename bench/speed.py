@@ -99,7 +99,7 @@ def load_average() -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", help="ferkit model file (default: the shipped model, else a random fernet_s)")
+    ap.add_argument("--model", help="model file or shipped name (default: the default shipped model)")
     ap.add_argument("--yunet", default=str(SHARED / "models" / "face_detection_yunet.onnx"))
     ap.add_argument("--runs", type=int, default=50, help="timed runs per measure in a round (median taken)")
     ap.add_argument("--rounds", type=int, default=3, help="rounds of every measure (median of the rounds' medians)")
@@ -117,10 +117,12 @@ def main() -> int:
     from ferkit.inference.video import analyze_video
     from ferkit.models import build_model
     from ferkit.preprocess import to_input
-    from ferkit.shipped import WEIGHTS_DIR
+    from ferkit.shipped import WEIGHTS_DIR, shipped_models
 
     tmp = Path(tempfile.mkdtemp(prefix="ferkit-bench-"))
     model = Path(args.model) if args.model else WEIGHTS_DIR / f"{PRETRAINED}.ferkit"
+    if args.model in shipped_models():  # a shipped model's name
+        model = WEIGHTS_DIR / f"{args.model}.ferkit"
     if not model.is_file():
         print(f"note: {model} not found; benchmarking a RANDOM-weight fernet_s (same architecture and cost)")
         torch.manual_seed(0)
