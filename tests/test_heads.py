@@ -130,4 +130,3 @@ def test_single_head_version_1_files_still_load(tmp_path):
 def test_heads_that_do_not_match_the_columns_are_refused():
     with pytest.raises(ModelFileError, match="do not match"):
         ModelFile("fernet_s", {}, list(FER7), heads=[A, B])
-
