@@ -322,8 +322,8 @@ def _resolved_paths(cfg: dict) -> dict:
     """A config dict with its file paths (sources, ``model.init``, distillation teachers) made absolute, so that
     ``data/x.zip`` and ``./data/x.zip`` or ``~/data/x.zip`` compare equal when they name the same file."""
 
-    def resolve(p: object) -> object:
-        return str(Path(p).expanduser().resolve()) if isinstance(p, str) and p else p
+    def resolve(p: object) -> object:  # only paths that name a file here (not kaggle: names, nor model.init: dlib)
+        return str(Path(p).expanduser().resolve()) if isinstance(p, str) and p and Path(p).expanduser().exists() else p
 
     out = json.loads(json.dumps(cfg))  # a deep copy
     for src in out.get("data", {}).get("sources", []):
