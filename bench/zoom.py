@@ -55,18 +55,18 @@ def main() -> int:
     from ferkit.data.augment import implied_zoom
     from ferkit.engine.checkpoint import load_model_file
     from ferkit.engine.evaluate import evaluate_source
-    from ferkit.inference.backends import load_backend
+    from ferkit.heads import head_for_source
+    from ferkit.inference.backends import load_backend, select_head
 
     mf = load_model_file(args.model)
     aug = from_dict(AugmentConfig, mf.config.get("augment", {}))
     implied = implied_zoom(aug)
     z_impl = round(implied["mean"], 3)
     zooms = sorted({*args.zooms, z_impl})
-    backend, info = load_backend(args.model, "torch")
-    classes = list(info.classes)
+    full, model = load_backend(args.model, "torch")
     prov = provenance("zoom.py")
     print(f"# {prov['command']}\n# {prov['date']}; {prov['machine']}")
-    print(f"# model {args.model}: file zoom {info.preprocessing.zoom}; augment {aug}")
+    print(f"# model {args.model}: file zoom {model.preprocessing.zoom}; augment {aug}")
     print(
         f"# implied zoom (mean magnification of training's geometric augmentation): mean {implied['mean']:.4f}, "
         f"median {implied['median']:.4f}, geometric mean {implied['geomean']:.4f}"
@@ -74,6 +74,8 @@ def main() -> int:
     rows = []
     for name, path in SETS:
         src = load_source(path)
+        backend, info = select_head(full, model, head_for_source(model.heads, src.name).name)
+        classes = list(info.classes)
         for zoom in zooms:
             logits = cached(backend.logits)
             for tta in args.tta:
