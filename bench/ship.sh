@@ -38,6 +38,8 @@ python bench/accuracy.py "$weights/$name.ferkit"
 python bench/model_card.py --name "$name" --run "$run" --config "$config" --seed-run runs/seed ${compare:+--previous "$compare"}
 python bench/speed.py --model "$name" --json "bench/results/speed-$name.json"
 onnx_file=$weights/$name.onnx; test -f "$onnx_file" || onnx_file=$weights/$name.int8.onnx
-python bench/serve_load.py --model "$onnx_file" --threads 1 --json bench/results/serve_load.json
+if [ "${SKIP_LOAD:-0}" != 1 ]; then  # SKIP_LOAD=1: keep the load table of the model it measured last
+  python bench/serve_load.py --model "$onnx_file" --threads 1 --json bench/results/serve_load.json
+fi
 python bench/readme_tables.py
 echo "shipped $name from $run (default model: $default)"
