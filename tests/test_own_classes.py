@@ -166,3 +166,30 @@ def test_photos_are_cropped_and_faceless_ones_counted(tmp_path, monkeypatch):
     write_image(root / "happiness" / "x.png", pattern_face(2, np.random.default_rng(3)))
     with pytest.raises(DataError, match=r"happiness and happy are the same class \(happy\)"):
         read_source(root, "folder-photos")
+
+
+def test_review_writes_the_least_certain_faces_by_class(tmp_path, model_file, capsys):
+    import csv
+
+    import cv2
+    from conftest import face_image
+
+    from ferkit.cli import main
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    cv2.imwrite(str(photos / "one.png"), face_image())
+    cv2.imwrite(str(photos / "two.jpg"), face_image(faces=((200, 240, 100), (480, 200, 60))))
+    (photos / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    out = tmp_path / "review"
+    args = ["predict", str(photos), "--review", str(out), "--uncertain", "2", "--model", str(model_file)]
+    assert main([*args, "--detector", "haar"]) == 0
+    with open(out / "review.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 and float(rows[0]["score"]) <= float(rows[1]["score"])
+    for r in rows:
+        crop = cv2.imread(str(out / r["crop"]))
+        assert r["crop"].split("/")[0] == r["label"] and max(crop.shape[:2]) <= 96
+        assert r["source"].startswith(str(photos)) and float(r["w"]) > 0
+    assert "1 errors" in capsys.readouterr().err
+    assert main([*args, "--detector", "haar"]) == 1  # a second review into the same folder is refused
