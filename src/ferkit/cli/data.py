@@ -9,7 +9,7 @@ import time
 import cv2
 
 from ferkit.data import dedupe, load_source
-from ferkit.data.sources import ADAPTERS
+from ferkit.data.sources import ADAPTERS, VARIANTS
 from ferkit.data.summary import face_grid, summarize
 
 DATA_EXAMPLE = """example:
@@ -38,7 +38,7 @@ def _add_source_args(p: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="dataset folder, zip or CSV (format auto-detected), or a Kaggle dataset: kaggle:OWNER/DATASET",
     )
-    p.add_argument("--format", choices=sorted(ADAPTERS), help="force the adapter instead of detecting it")
+    p.add_argument("--format", choices=sorted([*ADAPTERS, *VARIANTS]), help="force the adapter instead of detecting it")
     p.add_argument("--on-error", choices=("raise", "skip"), default="raise", help="on a bad record (default raise)")
     p.add_argument("--no-cache", action="store_true", help="decode again, neither reading nor writing the cache")
 

@@ -19,6 +19,7 @@ EXAMPLES = """examples:
   ferkit predict photo.jpg --json --annotate out.jpg
   ferkit predict photos/ --out results.jsonl     every image below photos/, one JSON line each
   ferkit predict 'shots/**/*.png' --out results.csv --resume
+  ferkit predict photos/ --review to_label/ --uncertain 200   the 200 least certain faces as crops, by class
 
 exit codes: 0 done (bad files in folder mode are error records), 1 runtime error, 2 usage error
 """
@@ -39,6 +40,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="FILE", help="write results to FILE (.jsonl or .csv), one record per image")
     p.add_argument("--resume", action="store_true", help="skip images already in --out (after a crash)")
     p.add_argument("--force", action="store_true", help="replace an existing --out file")
+    p.add_argument(
+        "--review",
+        metavar="DIR",
+        help="write the least certain faces as crops into DIR/<predicted class>/, with DIR/review.csv (their "
+        "source images and boxes): sort them into the right class folders and train on DIR",
+    )
+    p.add_argument("--uncertain", type=int, default=100, metavar="N", help="how many faces --review writes (100)")
     p.add_argument("--batch", type=int, default=8, help="images whose faces are classified together (8)")
     add_model_args(p)
     p.set_defaults(func=run)
@@ -68,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and not args.out:
         print("ferkit predict: error: --resume needs --out", file=sys.stderr)
         return 2
+    if args.review:
+        return run_review(build_predictor(args, "predict"), files, args)
     if not named and not args.out:
         print("ferkit predict: error: folders and globs need --out FILE (.jsonl or .csv)", file=sys.stderr)
         return 2
@@ -123,6 +133,49 @@ def _write_annotated(image, faces, out: Path, panel: bool = False) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(out), annotate(image, faces, sidebar=panel)):
         raise FerkitError(f"{out}: cannot write the annotated image (unknown suffix or unwritable folder)")
+
+
+def run_review(predictor, files: list[str], args: argparse.Namespace) -> int:
+    """``--review DIR``: every image predicted (and written to ``--out`` if given), then the least certain faces
+    written as crops into ``DIR/<predicted class>/``."""
+    from tqdm import tqdm
+
+    from ferkit.errors import FerkitError
+    from ferkit.inference.batch import ResultWriter, face_record, predict_paths
+    from ferkit.inference.review import ReviewPicker
+
+    if args.uncertain < 1:
+        print(f"ferkit predict: error: --uncertain must be at least 1, got {args.uncertain}", file=sys.stderr)
+        return 2
+    if (Path(args.review) / "review.csv").exists():
+        raise FerkitError(f"{Path(args.review) / 'review.csv'}: exists; review into another folder")
+    picker = ReviewPicker(args.uncertain, predictor.info.preprocessing)
+    writer = ResultWriter(args.out, predictor.classes, overwrite=args.force) if args.out else None
+    n_images = n_errors = 0
+    bar = tqdm(total=len(files), desc="predict", unit="img", file=sys.stderr, disable=None)
+    try:
+        for path, image, faces, error in predict_paths(predictor, files, batch=args.batch):
+            bar.update(1)
+            n_images += 1
+            if writer is not None:
+                writer.write(face_record(path, faces, error))
+            if error is not None:
+                n_errors += 1
+                print(f"ferkit predict: skipped {error}", file=sys.stderr)
+                continue
+            picker.add(path, image, faces)
+    finally:
+        bar.close()
+        if writer is not None:
+            writer.close()
+    table = picker.write(args.review)
+    n = len(picker.picked())
+    print(
+        f"{n_images} images, {picker.seen} faces, {n_errors} errors; the {n} least certain faces -> "
+        f"{args.review}/<predicted class>/ ({table})",
+        file=sys.stderr,
+    )
+    return 0
 
 
 def run_many(predictor, files: list[str], args: argparse.Namespace) -> int:

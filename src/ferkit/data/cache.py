@@ -11,7 +11,7 @@ import numpy as np
 
 from ferkit.data.errors import OnError
 from ferkit.data.sample import Skip, SourceData
-from ferkit.data.sources import ADAPTERS, detect_format, open_tree, read_source
+from ferkit.data.sources import adapter_for, detect_format, open_tree, read_source
 from ferkit.data.storage import Tree
 from ferkit.taxonomy import Taxonomy
 
@@ -25,7 +25,7 @@ def cache_dir() -> Path:
 
 def _key(tree: Tree, fmt: str, on_error: OnError) -> str:
     # An adapter whose output depends on more than the files (JAFFE: the face detector) says so in cache_salt().
-    salt_of = getattr(ADAPTERS.get(fmt), "cache_salt", None)
+    salt_of = getattr(adapter_for(fmt), "cache_salt", None)
     salt = f"\0{salt_of()}" if salt_of else ""
     h = hashlib.sha256(f"v{CACHE_VERSION}\0{fmt}\0{on_error}\0{tree.content_key()}{salt}".encode())
     return h.hexdigest()[:32]

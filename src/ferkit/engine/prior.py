@@ -12,6 +12,7 @@ from torch import nn
 
 from ferkit.config import TrainConfig
 from ferkit.engine.checkpoint import load_model_file
+from ferkit.engine.extend import init_path
 from ferkit.errors import ConfigError
 from ferkit.heads import Head, column_names, head_slices, match_columns
 from ferkit.models import dlib_file, head_of
@@ -46,7 +47,7 @@ def init_weights(model: nn.Module, heads: list[Head], cfg: TrainConfig) -> None:
     if cfg.model.init == DLIB_INIT:
         init_from_dlib(model, cfg)
         return
-    mf = load_model_file(cfg.model.init)
+    mf = load_model_file(init_path(cfg.model.init))
     if mf.arch != cfg.model.name or json.dumps(mf.arch_kwargs, sort_keys=True) != json.dumps(
         cfg.model.kwargs, sort_keys=True
     ):

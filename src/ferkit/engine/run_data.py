@@ -14,7 +14,9 @@ from ferkit.config import TrainConfig
 from ferkit.data import kaggle
 from ferkit.data.cache import load_source
 from ferkit.data.fusion import Fused, fuse, shared_faces
+from ferkit.data.sources import detect_format, open_tree
 from ferkit.engine.distributed import DistInfo
+from ferkit.engine.extend import check_new_heads, kept_heads
 from ferkit.errors import ConfigError, DataError
 from ferkit.heads import DEFAULT, Head, column_names, head_slices
 from ferkit.taxonomy import Taxonomy
@@ -27,6 +29,7 @@ class Data:
     sampled: np.ndarray  # (N_train,) bool: draw a hard label each epoch (vote policy "probability")
     faces: np.ndarray  # (F, R) int64: the training rows of each sample, padded with -1 (one row each, ungrouped)
     heads: list[Head]  # the model's heads; with several, ``train`` and ``val`` are in their columns (``to_columns``)
+    kept: int = 0  # how many of ``heads`` (the first ones) are kept unchanged from model.init (model.keep_heads)
 
 
 def prepare_data(cfg: TrainConfig) -> Data:
@@ -41,11 +44,22 @@ def prepare_data(cfg: TrainConfig) -> Data:
                 raise ConfigError(f"data.sources[{i}].path: {s.path!r}: {e.reason}") from None
         elif not Path(s.path).exists():
             raise ConfigError(f"data.sources[{i}].path: {s.path!r} does not exist")
-    sources = [load_source(s.path, s.format, s.on_error) for s in cfg.data.sources]
+    sources = [load_source(s.path, _format(s.path, s.format, cfg.data.photos), s.on_error) for s in cfg.data.sources]
     target = Taxonomy.from_names(cfg.data.classes) if cfg.data.classes else None
     policies = [s.votes for s in cfg.data.sources]
     fused = fuse(sources, target, policies, leak_free=cfg.data.dedupe)
-    heads, source_head = plan_heads([s.head for s in cfg.data.sources], fused)
+    for name, src in zip(fused.names, sources, strict=True):  # what the adapters skipped, counted beside fusion's
+        for skip in src.skipped:
+            key = f"skipped: {skip.reason}"
+            fused.dropped[name][key] = fused.dropped[name].get(key, 0) + 1
+    kept = kept_heads(cfg)
+    if kept:  # own classes: the init file's heads, unchanged, then a head per new source (its name by default)
+        names = [s.head or n.split("#")[0] for s, n in zip(cfg.data.sources, fused.names, strict=True)]
+        new, source_head = plan_heads(names, fused, whole_taxonomy=False)
+        check_new_heads(kept, new, _class_counts(fused, new, source_head))
+        heads, source_head = kept + new, source_head + len(kept)
+    else:
+        heads, source_head = plan_heads([s.head for s in cfg.data.sources], fused)
     train, val = fused.split("train"), fused.split("val")
     if cfg.data.holdout > 0:
         train, val = _holdout(train, cfg.data.holdout, cfg.seed)
@@ -56,14 +70,22 @@ def prepare_data(cfg: TrainConfig) -> Data:
         raise ConfigError("no training faces after fusion (check data.sources and data.classes)")
     sampled = np.array([policies[k] == "probability" for k in train.source], bool)
     faces = shared_faces(train) if cfg.data.group_faces else np.arange(len(train))[:, None]
-    if len(heads) > 1:
+    if len(heads) > 1 or kept:
         train, val = to_columns(train, heads, source_head), to_columns(val, heads, source_head)
-    return Data(train, val, sampled, faces, heads)
+    return Data(train, val, sampled, faces, heads, len(kept))
 
 
-def plan_heads(names: list[str], fused: Fused) -> tuple[list[Head], np.ndarray]:
+def _format(path: str, fmt: str | None, photos: bool) -> str | None:
+    """A source's format: as given, but class folders with ``data.photos`` are ``folder-photos``."""
+    if not photos or fmt not in (None, "folder"):
+        return fmt
+    return "folder-photos" if (fmt or detect_format(open_tree(path))) == "folder" else fmt
+
+
+def plan_heads(names: list[str], fused: Fused, whole_taxonomy: bool = True) -> tuple[list[Head], np.ndarray]:
     """The heads that sources with these head names (one per source, "" = the default head) train, and the head
-    index of each source. A head's classes are those its sources can express, in the taxonomy's order."""
+    index of each source. A head's classes are those its sources can express, in the taxonomy's order (with one
+    head and ``whole_taxonomy``, the whole target taxonomy, as before heads existed)."""
     names = [n or DEFAULT for n in names]
     order = list(dict.fromkeys(names))
     source_head = np.array([order.index(n) for n in names], np.int64)
@@ -72,11 +94,21 @@ def plan_heads(names: list[str], fused: Fused) -> tuple[list[Head], np.ndarray]:
         rows = np.isin(fused.source, np.flatnonzero(source_head == i))
         have = fused.masks[rows].any(0)
         classes = tuple(c for c, h in zip(fused.taxonomy.classes, have, strict=True) if h)
-        if len(order) == 1:
+        if len(order) == 1 and whole_taxonomy:
             classes = tuple(fused.taxonomy.classes)  # one head: the whole target taxonomy, as before heads existed
         sources = tuple(fused.names[k] for k in np.flatnonzero(source_head == i))
         heads.append(Head(name, classes, sources))
     return heads, source_head
+
+
+def _class_counts(fused: Fused, heads: list[Head], source_head: np.ndarray) -> dict[str, dict[str, int]]:
+    """Per head, its faces per class (hard labels, all splits)."""
+    label = fused.targets.argmax(1)
+    out = {}
+    for i, h in enumerate(heads):
+        rows = source_head[fused.source] == i
+        out[h.name] = {c: int((label[rows] == fused.taxonomy.index(c)).sum()) for c in h.classes}
+    return out
 
 
 def to_columns(part: Fused, heads: list[Head], source_head: np.ndarray) -> Fused:
@@ -88,6 +120,8 @@ def to_columns(part: Fused, heads: list[Head], source_head: np.ndarray) -> Fused
     row_head = source_head[part.source]
     for i, (h, sl) in enumerate(zip(heads, head_slices(heads).values(), strict=True)):
         rows = row_head == i
+        if not rows.any():  # a kept head (model.keep_heads): no source of this run trains it
+            continue
         idx = [part.taxonomy.index(c) for c in h.classes]
         targets[rows, sl] = part.targets[rows][:, idx]
         masks[rows, sl] = part.masks[rows][:, idx]

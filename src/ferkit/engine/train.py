@@ -24,6 +24,7 @@ from ferkit.data.fusion import Fused
 from ferkit.engine.calibrate import fit_class_bias, fit_temperature
 from ferkit.engine.checkpoint import ModelFile, atomic_torch_save, load_model_file, save_model_file
 from ferkit.engine.distributed import all_reduce_mean, init_distributed, pick_device
+from ferkit.engine.extend import Frozen, adopt_architecture, freeze, init_path
 from ferkit.engine.losses import distillation_loss, partial_label_loss
 from ferkit.engine.prior import DLIB_INIT, Teacher, init_weights, load_teacher
 from ferkit.engine.run_data import Data, class_weights, data_summary, epoch_order, prepare_data
@@ -51,8 +52,11 @@ def train_one_epoch(
     weights: torch.Tensor | None,
     progress: bool,
     teacher: Teacher | None = None,
+    frozen: Frozen | None = None,
 ) -> dict:
     model.train()
+    if frozen is not None:  # a frozen trunk keeps its BatchNorm statistics
+        frozen.set_modes()
     # the faces live on the device (126 MB for FER-2013 + FER+ as uint8): on a GPU, batches and augmentation stay there
     images = torch.from_numpy(data.train.images).to(device)  # (N, 48, 48) uint8, indexed per batch
     targets = torch.from_numpy(data.train.targets)
@@ -96,6 +100,8 @@ def train_one_epoch(
         scaler.step(optimizer)
         scaler.update()
         scheduler.step()
+        if frozen is not None:  # kept heads' rows as they were (weight decay and momentum move them otherwise)
+            frozen.restore()
         n = len(row)
         total += loss.item() * n
         pred = logits.detach().float().masked_fill(~m, float("-inf")).argmax(1)
@@ -191,6 +197,7 @@ def train(
             different config.
     """
     cfg.check()  # ranges (load_config checks them too; a config built in code gets the same)
+    cfg = adopt_architecture(cfg)  # keep_heads: the trunk of model.init
     check_model(cfg.model.name, "config key 'model.name'")
     device = pick_device(cfg.device)
     info = init_distributed(device)
@@ -220,6 +227,8 @@ def train(
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start, best, history = state["epoch"] + 1, state["best"], state["history"]
+    frozen = freeze(model, data.heads, data.kept, cfg.model.trainable)
+    preprocessing = load_model_file(init_path(cfg.model.init)).preprocessing if data.kept else Preprocessing()
     wrapped: nn.Module = model
     if info.world > 1:
         wrapped = nn.parallel.DistributedDataParallel(
@@ -237,7 +246,7 @@ def train(
         order = epoch_order(data, cfg, epoch, info)
         t0 = time.perf_counter()
         stats = train_one_epoch(
-            wrapped, optimizer, scheduler, data, order, aug, cfg, device, weights, progress, teacher
+            wrapped, optimizer, scheduler, data, order, aug, cfg, device, weights, progress, teacher, frozen
         )
         stats = {k: all_reduce_mean(v, info, device) for k, v in stats.items()}
         stats.update(validate(model, data.val, device) if len(data.val) else {"val_acc": stats["train_acc"]})
@@ -246,7 +255,7 @@ def train(
         if info.main:
             if stats["val_acc"] > best:
                 best = stats["val_acc"]
-                mf = _model_file(model, cfg, classes, data.heads, {"best_epoch": epoch, **stats})
+                mf = _model_file(model, cfg, classes, data.heads, {"best_epoch": epoch, **stats}, preprocessing)
                 save_model_file(mf, out / "best.ferkit")
             atomic_torch_save(
                 {
@@ -288,14 +297,21 @@ def claim_run_folder(out: Path, given: str, resume: bool, force: bool, main: boo
             (out / name).unlink(missing_ok=True)
 
 
-def _model_file(model: nn.Module, cfg: TrainConfig, classes: list[str], heads: list[Head], metrics: dict) -> ModelFile:
+def _model_file(
+    model: nn.Module,
+    cfg: TrainConfig,
+    classes: list[str],
+    heads: list[Head],
+    metrics: dict,
+    preprocessing: Preprocessing | None = None,
+) -> ModelFile:
     return ModelFile(
         heads=list(heads),
         arch=cfg.model.name,
         arch_kwargs=dict(cfg.model.kwargs),
         classes=classes,
-        preprocessing=Preprocessing(),
-        temperature=1.0,
+        preprocessing=preprocessing or Preprocessing(),
+        temperature=heads[0].temperature,  # 1.0, or a kept head's (model.keep_heads)
         config=to_dict(cfg),
         metrics={"train": metrics},
         state_dict={k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
@@ -368,6 +384,8 @@ def _finish(out: Path, data: Data, device: torch.device, cfg: TrainConfig, progr
             bias = fit_class_bias(
                 logits, y, cfg.calibrate.max_accuracy_drop, groups=data.val.source, rounds=2, on_step=bar.update
             )
+            kept = head_slices(mf.heads)[mf.heads[data.kept - 1].name].stop if data.kept else 0
+            bias[:kept] = 0.0  # kept heads (model.keep_heads) stay exactly as they were
             with torch.no_grad():
                 head.bias += torch.from_numpy(bias).to(head.bias)
             mf.state_dict = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}

@@ -56,6 +56,14 @@ ADAPTERS: dict[str, type[Adapter]] = {
     )
 }
 
+# Formats never detected, only asked for by name (``format``, ``data.photos``): a variant of a detected layout.
+VARIANTS: dict[str, type[Adapter]] = {folder.PhotosAdapter.name: folder.PhotosAdapter}
+
+
+def adapter_for(fmt: str) -> type[Adapter] | None:
+    """The adapter of a format name (detected formats and variants), or None."""
+    return ADAPTERS.get(fmt) or VARIANTS.get(fmt)
+
 
 def detect_format(tree: Tree) -> str:
     """The name of the first adapter that recognises the tree; a DataError listing the formats otherwise."""
@@ -82,9 +90,9 @@ def read_source(
     """Read a dataset into arrays, without the cache. See ``ferkit.data.load_source``."""
     tree = open_tree(path)
     fmt = format or detect_format(tree)
-    if fmt not in ADAPTERS:
-        raise DataError(path, f"unknown format {fmt!r}; known: {sorted(ADAPTERS)}")
-    adapter = ADAPTERS[fmt]
+    adapter = adapter_for(fmt)
+    if adapter is None:
+        raise DataError(path, f"unknown format {fmt!r}; known: {sorted([*ADAPTERS, *VARIANTS])}")
     policy = ErrorPolicy(on_error)
     taxonomy_of = getattr(adapter, "taxonomy_of", None)
     taxonomy = taxonomy_of(tree) if taxonomy_of else adapter.taxonomy

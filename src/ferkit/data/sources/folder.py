@@ -5,6 +5,12 @@ The source taxonomy is the class folder names as given, sorted; ``Taxonomy.canon
 its own. Split folders: ``train``/``training``, ``val``/``valid``/``validation``, ``test``/``testing``
 (case-insensitive); without split folders every image is ``train``. Wrapper folders holding everything
 (``my_faces/dataset/<class>/*``) are looked through.
+
+Format ``folder-photos`` (never detected: asked for by ``format`` or ``data.photos``) is the same layout with face
+crops and whole photos mixed: an image wider or taller than ``PHOTO_SIDE`` pixels is a photo, whose most confident
+face is found and cropped by the inference crop (as for JAFFE); a photo without a face is skipped and counted
+(``skipped``), under either error policy. Two class folders that name the same class (``happiness`` and
+``happy``) are an error: merge them.
 """
 
 from __future__ import annotations
@@ -12,11 +18,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 
+import numpy as np
+
 from ferkit.data.errors import ErrorPolicy
 from ferkit.data.sample import Sample, Split, one_hot
-from ferkit.data.storage import Encoded, Tree
+from ferkit.data.storage import Encoded, Tree, decode_image
 from ferkit.errors import DataError
-from ferkit.taxonomy import Taxonomy
+from ferkit.imaging import header_size
+from ferkit.taxonomy import Taxonomy, canonical_name
+
+PHOTO_SIDE = 96  # pixels: a larger image is a photo to find the face in; a smaller one is a face crop already
 
 SPLIT_FOLDERS: dict[str, Split] = {
     "train": "train",
@@ -65,21 +76,68 @@ class Adapter:
         names = {c for n in tree.images() if (c := _class_of(n, prefix, with_splits)) is not None}
         if not names:
             raise DataError(tree.path, "no class folders with images (expected <class>/* or <split>/<class>/*)")
+        same: dict[str, list[str]] = {}
+        for n in sorted(names):
+            same.setdefault(canonical_name(n) or n.strip().lower(), []).append(n)
+        for cls, folders in same.items():
+            if len(folders) > 1:
+                raise DataError(
+                    tree.path, f"class folders {' and '.join(folders)} are the same class ({cls}); merge them into one"
+                )
         return Taxonomy(tuple(sorted(names)))
 
     @staticmethod
     def read(tree: Tree, policy: ErrorPolicy) -> Iterator[Sample]:
-        taxonomy = Adapter.taxonomy_of(tree)
-        prefix, with_splits = _layout(tree)
-        for name in tree.images():
-            try:
-                cls = _class_of(name, prefix, with_splits)
-                if cls is None:
-                    layout = "<split>/<class>/<file>" if with_splits else "<class>/<file>"
-                    raise DataError(tree.where(name), f"not in the layout {layout}")
-                image = Encoded(tree.read(name), tree.where(name))
-            except DataError as e:
-                policy.handle(e)
-                continue
-            split = SPLIT_FOLDERS[name[len(prefix) :].split("/", 1)[0].lower()] if with_splits else "train"
-            yield Sample(name, image, split, one_hot(taxonomy, cls))
+        return _read(tree, policy, photos=False)
+
+
+class PhotosAdapter(Adapter):
+    """Class folders of face crops and whole photos (images over ``PHOTO_SIDE`` px): photos' faces are cropped."""
+
+    name = "folder-photos"
+
+    @staticmethod
+    def detect(tree: Tree) -> bool:
+        return False  # asked for by name only
+
+    @staticmethod
+    def cache_salt() -> str:
+        """The crop settings and the photo threshold key the cache too."""
+        from ferkit.data.sources.jaffe import PREPROCESSING
+
+        return f"photos>{PHOTO_SIDE}\0{PREPROCESSING.to_dict()}"
+
+    @staticmethod
+    def read(tree: Tree, policy: ErrorPolicy) -> Iterator[Sample]:
+        return _read(tree, policy, photos=True)
+
+
+def _read(tree: Tree, policy: ErrorPolicy, photos: bool) -> Iterator[Sample]:
+    taxonomy = Adapter.taxonomy_of(tree)
+    prefix, with_splits = _layout(tree)
+    detector = None
+    for name in tree.images():
+        try:
+            cls = _class_of(name, prefix, with_splits)
+            if cls is None:
+                layout = "<split>/<class>/<file>" if with_splits else "<class>/<file>"
+                raise DataError(tree.where(name), f"not in the layout {layout}")
+            data, where = tree.read(name), tree.where(name)
+            size = header_size(data)
+            image: Encoded | np.ndarray = Encoded(data, where)
+            if photos and size is not None and max(size) > PHOTO_SIDE:  # a photo: its face, cropped as at inference
+                from ferkit.data.sources import jaffe
+
+                detector = detector or jaffe._detector()
+                try:
+                    image = jaffe.face_of(decode_image(data, where, gray=False), detector, where)
+                except DataError as e:
+                    if e.reason != "no face found":
+                        raise
+                    policy.drop(where, "no face found in the photo")
+                    continue
+        except DataError as e:
+            policy.handle(e)
+            continue
+        split = SPLIT_FOLDERS[name[len(prefix) :].split("/", 1)[0].lower()] if with_splits else "train"
+        yield Sample(name, image, split, one_hot(taxonomy, cls))
