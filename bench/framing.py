@@ -5,7 +5,7 @@ Usage (from the project root):
 
 Each face of a random sample of FER-2013's VALIDATION split (PublicTest) is enlarged ``--upscale`` times (bicubic;
 the factor drawn per face) and pasted at a random place into a larger synthetic photo (640x480 to 1024x768; plain,
-noisy or gradient background). ferkit's detector (YuNet) and crop (``ferkit.inference.preprocess.crop_faces`` with
+noisy or gradient background). ferkit's detector (YuNet) and crop (``ferkit.imaging.crop_faces`` with
 the shipped model's ``Preprocessing``) turn the photo back into a 48x48 face, which is compared with the original:
 
 - scale ratio: the side of the region the crop shows, in original pixels, over 48 (above 1: the crop shows more
@@ -132,7 +132,7 @@ def template_framing(crop: np.ndarray, face: np.ndarray) -> tuple[float, float, 
 
 
 def crop_all(scenes, dets, pre, sy: float) -> np.ndarray:
-    from ferkit.inference.preprocess import crop_faces
+    from ferkit.imaging import crop_faces
 
     return np.stack([crop_faces(s.image, [shifted(d, sy)], pre)[0] for s, d in zip(scenes, dets, strict=True)])
 

@@ -114,7 +114,7 @@ def test_model_info(client):
     info = r.json()
     assert info["arch"] == "fernet_s" and info["name"] == "fernet_s"
     assert info["classes"] == CLASSES
-    assert info["preprocessing"] == {"size": 48, "margin": 0.0, "align": True}
+    assert info["preprocessing"] == {"size": 48, "margin": 0.0, "align": True, "zoom": 1.0}
     assert info["metrics"] == METRICS and info["temperature"] == 1.0
     assert info["backend"] == "torch"
     assert info["ferkit_version"] == ferkit.__version__

@@ -268,7 +268,7 @@ def test_init_from_takes_the_architecture_from_the_file(tmp_path, model_file):
     mf = load_model_file(model_file)
     assert (cfg.model.name, cfg.model.kwargs, cfg.model.init) == (mf.arch, mf.arch_kwargs, str(model_file))
     model = build_model(cfg.model.name, num_classes=2, **cfg.model.kwargs)
-    init_weights(model, ["happy", "sad"], cfg)  # the file's architecture, so it loads
+    init_weights(model, [Head("default", ("happy", "sad"))], cfg)  # the file's architecture, so it loads
     with pytest.raises(ModelFileError, match="missing.ferkit"):
         init_from(cfg, tmp_path / "missing.ferkit")
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from ferkit.data.sample import SourceData
-    from ferkit.inference.images import ImageInput
+    from ferkit.imaging import ImageInput
     from ferkit.inference.predictor import Face, Predictor
 
 
@@ -71,8 +71,8 @@ def plot_faces(
     """
     import cv2
 
+    from ferkit.imaging import load_image
     from ferkit.inference.annotate import annotate
-    from ferkit.inference.images import load_image
 
     plt = _plt()
     shown = cv2.cvtColor(annotate(load_image(image), faces, bars=False), cv2.COLOR_BGR2RGB)
@@ -104,9 +104,7 @@ def plot_faces(
 def plot_prediction(predictor: Predictor, image: ImageInput, path: str | Path | None = None) -> Figure:
     """Run ``predictor`` on an image and show it: every face's box and label, the 48x48 grey crop it classified
     (detect, align, crop, grey, resize: the same code as training) and its probabilities."""
-    from ferkit.inference.detectors import Detection
-    from ferkit.inference.images import load_image
-    from ferkit.inference.preprocess import crop_face
+    from ferkit.imaging import Detection, crop_face, load_image
 
     bgr = load_image(image)
     faces = predictor.predict(bgr)
