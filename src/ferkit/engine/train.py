@@ -28,6 +28,7 @@ from ferkit.engine.extend import Frozen, adopt_architecture, freeze, init_path
 from ferkit.engine.losses import distillation_loss, partial_label_loss
 from ferkit.engine.prior import DLIB_INIT, Teacher, init_weights, load_teacher
 from ferkit.engine.run_data import Data, class_weights, data_summary, epoch_order, prepare_data
+from ferkit.engine.run_folder import claim_run_folder
 from ferkit.errors import ConfigError, ModelFileError
 from ferkit.heads import Head, head_slices, with_temperatures
 from ferkit.models import build_model, check_model, head_of
@@ -276,25 +277,6 @@ def train(
     if info.main:
         _finish(out, data, device, cfg, progress)
     return out / "model.ferkit"
-
-
-RUN_FILES = ("last.pt", "best.ferkit", "model.ferkit", "metrics.jsonl")  # what makes a folder hold a run
-
-
-def claim_run_folder(out: Path, given: str, resume: bool, force: bool, main: bool) -> None:
-    """Refuse to train into a folder that holds a run unless resuming it, or replacing it with ``force`` (whose
-    files are then removed, so that ``metrics.jsonl`` does not mix two runs)."""
-    found = [n for n in RUN_FILES if (out / n).exists()]
-    if not found or resume:
-        return
-    if not force:
-        raise ConfigError(
-            f"out={given}: {out} already holds a run ({', '.join(found)}); pass --resume to continue it, "
-            "--force to replace it, or another out=..."
-        )
-    if main:
-        for name in (*RUN_FILES, "curves.png", "data.json", "config.yaml"):
-            (out / name).unlink(missing_ok=True)
 
 
 def _model_file(
