@@ -14,7 +14,7 @@ from typing import Literal
 from ferkit.errors import ModelFileError
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-DEFAULT = "ferkit-v4"  # the model ``Predictor.from_pretrained()`` loads; bench/ship.sh sets it
+DEFAULT = "ferkit-l"  # the model ``Predictor.from_pretrained()`` loads; bench/ship.sh sets it
 Backend = Literal["auto", "torch", "onnx"]
 
 
