@@ -76,6 +76,20 @@ def heads_note(mf) -> str:
     )
 
 
+def shipped_line(name: str) -> str:
+    """A shipped model in one line: its architecture and size, its files, its recipe (from its card)."""
+    from ferkit.engine.checkpoint import load_model_file
+
+    mf = load_model_file(WEIGHTS / f"{name}.ferkit")
+    n_params = sum(v.numel() for v in mf.state_dict.values() if v.dtype.is_floating_point)
+    files = ", ".join(f"`{p.name}`" for p in sorted(WEIGHTS.glob(f"{name}.*")) if p.suffix in (".ferkit", ".onnx"))
+    card = WEIGHTS / f"{name}.md"
+    recipe = re.search(r"\*\*Recipe\*\*: `([^`]+)`", card.read_text()) if card.exists() else None
+    made = f"recipe `{recipe.group(1)}`, " if recipe else ""
+    size = f"{n_params / 1e6:.2f} M parameters, {len(mf.heads_now())} head(s)"
+    return f"`{name}`: `{mf.arch}`, {size}; {made}files {files}; card `{name}.md`"
+
+
 def run_summary(run: Path) -> dict:
     lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if x.strip()]
     best = max(lines, key=lambda r: r["val_acc"])
@@ -237,10 +251,15 @@ def main() -> int:
             "| export | accuracy | points vs fp32 | ms/face | MB |\n|---|---|---|---|---|\n" + "\n".join(lines) + "\n"
         )
     files = [f"`{p.name}`" for p in sorted(WEIGHTS.glob(f"{NAME}.*")) if p.suffix in (".ferkit", ".onnx")]
+    shipped = "\n".join(f"- {shipped_line(n)}" for n in shipped_models())
     readme = f"""## The shipped models
 
 Shipped models are chosen by name: `Predictor.from_pretrained("{NAME}")`, `--model {NAME}` on every verb; without
-a name, `{DEFAULT}` (the default). {NAME}: {", ".join(files)} in `src/ferkit/weights/`, `{mf.arch}` trained
+a name, `{DEFAULT}` (the default). In `src/ferkit/weights/`:
+
+{shipped}
+
+{NAME}: {", ".join(files)}, `{mf.arch}` trained
 with `ferkit train --config {args.config}` on FER-2013 fused with FER+; heads {heads_note(mf)}.{readme_offsets}
 Scored once on the test splits by `{ours["command"]}` ({ours["date"]}, {ours["machine"]}).
 FER-2013 test faces are scored among FER-2013's 7 classes ({h["n_fer"]} faces), FER+ test faces on their unique
