@@ -343,11 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     local, load, ratio, cpu_ms = median["local"], median["load"], median["ratio"], median["local"]["cpu_ms_per_image"]
     before, after = local["before"], local["after"]
     result = {
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": f"{cpu_name()}, {os.cpu_count()} CPUs",
-        "load_average_at_end": os.getloadavg(),
-        "command": " ".join(["python", "bench/serve_load.py", *(argv if argv is not None else sys.argv[1:])]),
-        "server_command": " ".join(cmd[1:]),
+        **provenance(cmd, argv),
         "image_bytes": len(image),
         "detector": detector["detector"],
         "threads": args.threads,
@@ -380,13 +376,20 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def report_soak(result: dict, cmd: list[str], argv: list[str] | None, args: argparse.Namespace) -> int:
-    result = {
+def provenance(cmd: list[str], argv: list[str] | None) -> dict:
+    """When, where and how a measurement ran (both modes' JSON starts with it)."""
+    return {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": f"{cpu_name()}, {os.cpu_count()} CPUs",
         "load_average_at_end": os.getloadavg(),
         "command": " ".join(["python", "bench/serve_load.py", *(argv if argv is not None else sys.argv[1:])]),
         "server_command": " ".join(cmd[1:]),
+    }
+
+
+def report_soak(result: dict, cmd: list[str], argv: list[str] | None, args: argparse.Namespace) -> int:
+    result = {
+        **provenance(cmd, argv),
         **result,
     }
     print(
