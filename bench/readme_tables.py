@@ -1,9 +1,11 @@
-"""Copy measured speed and load figures into the README (between its ``speed`` and ``load`` markers).
+"""Copy measured speed, load and predicted-share figures into the README (between its ``speed``, ``load`` and
+``shares`` markers).
 
 Usage (from the project root, after the benchmarks wrote their JSON):
     python bench/speed.py --json bench/results/speed.json
     python bench/serve_load.py --model src/ferkit/weights/<PRETRAINED>.onnx --threads 1 \
         --json bench/results/serve_load.json
+    python bench/shares.py
     python bench/readme_tables.py
 """
 
@@ -96,6 +98,20 @@ Server throughput is {d["server_over_in_process"]:.2f}x the in-process throughpu
 """
 
 
+def shares_block(d: dict) -> str:
+    sys.path.insert(0, str(ROOT / "bench"))
+    from shares import table
+
+    return f"""### What the default head says
+
+`{d["command"]}` on {d["date"]}, {d["machine"]}: the share of test faces the default head (the one used
+without `head=`) gives each class, TTA none, with the labels' share in brackets. A neutral share far above the
+labels' is the "everything is neutral" failure that photos showed.
+
+{table(d)}
+"""
+
+
 def rounds_note(rounds: int | None) -> str:
     return f", then the median of {rounds} rounds that interleave all measures" if rounds else ""
 
@@ -126,6 +142,8 @@ def main() -> int:
         text = replace(text, "speed", "\n".join(blocks))
     if (RESULTS / "serve_load.json").exists():
         text = replace(text, "load", load_block(json.loads((RESULTS / "serve_load.json").read_text())))
+    if (RESULTS / "shares.json").exists():
+        text = replace(text, "shares", shares_block(json.loads((RESULTS / "shares.json").read_text())))
     readme.write_text(text)
     return 0
 

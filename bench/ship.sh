@@ -41,5 +41,6 @@ onnx_file=$weights/$name.onnx; test -f "$onnx_file" || onnx_file=$weights/$name.
 if [ "${SKIP_LOAD:-0}" != 1 ]; then  # SKIP_LOAD=1: keep the load table of the model it measured last
   python bench/serve_load.py --model "$onnx_file" --threads 1 --json bench/results/serve_load.json
 fi
+python bench/shares.py  # the default head of every shipped model, on every test set
 python bench/readme_tables.py
 echo "shipped $name from $run (default model: $default)"
