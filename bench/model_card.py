@@ -107,6 +107,10 @@ def lineage_note(config: dict) -> str:
     """Where a fine-tuned or distilled run's starting weights and teachers came from, with their training time."""
 
     def origin(path: str) -> str:
+        name = Path(path).name.split(".")[0]
+        if path == name or Path(path).resolve().parent == WEIGHTS:  # a shipped model, by name or by its file
+            dlib = "; itself from dlib's face-recognition ResNet, CC0" if name == "ferkit-l" else ""
+            return f"the shipped `{name}` (card `{name}.md`{dlib})"
         metrics = Path(path).parent / "metrics.jsonl"
         if not metrics.exists():
             return f"`{path}`"
