@@ -76,7 +76,7 @@ def heads_note(mf) -> str:
     )
 
 
-def shipped_line(name: str) -> str:
+def shipped_line(name: str, config: str | None = None) -> str:
     """A shipped model in one line: its architecture and size, its files, its recipe (from its card)."""
     from ferkit.engine.checkpoint import load_model_file
 
@@ -85,7 +85,8 @@ def shipped_line(name: str) -> str:
     files = ", ".join(f"`{p.name}`" for p in sorted(WEIGHTS.glob(f"{name}.*")) if p.suffix in (".ferkit", ".onnx"))
     card = WEIGHTS / f"{name}.md"
     recipe = re.search(r"\*\*Recipe\*\*: `([^`]+)`", card.read_text()) if card.exists() else None
-    made = f"recipe `{recipe.group(1)}`, " if recipe else ""
+    config = config or (recipe.group(1) if recipe else None)
+    made = f"recipe `{config}`, " if config else ""
     size = f"{n_params / 1e6:.2f} M parameters, {len(mf.heads_now())} head(s)"
     return f"`{name}`: `{mf.arch}`, {size}; {made}files {files}; card `{name}.md`"
 
