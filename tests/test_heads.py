@@ -109,7 +109,16 @@ def test_two_head_run_records_heads_and_every_backend_picks_one(tmp_path, capsys
     assert main(["eval", str(path), "--data", str(csv), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["head"] == "a"
     assert main(["eval", str(path), "--data", str(csv), "--json", "--head", "b"]) == 0
-    assert json.loads(capsys.readouterr().out)["head"] == "b"
+    cli_b = json.loads(capsys.readouterr().out)
+    assert cli_b["head"] == "b"
+    # so does the library's evaluate_model, with the same numbers as the CLI
+    from ferkit.data import load_source
+    from ferkit.engine.evaluate import evaluate_model
+
+    src = load_source(csv)
+    assert evaluate_model(path, src, backend="torch")["head"] == "a"
+    lib_b = evaluate_model(path, src, backend="torch", head="b")
+    assert lib_b["head"] == "b" and lib_b["accuracy"] == cli_b["accuracy"] and lib_b["n"] == cli_b["n"]
 
 
 def test_single_head_version_1_files_still_load(tmp_path):

@@ -105,15 +105,24 @@ def evaluate_model(
     split: Split = "test",
     tta: TTA = "none",
     backend: BackendName = "auto",
+    head: str | None = None,
 ) -> dict:
-    """Score a model file (``.ferkit`` or ``.onnx``) on one split of one source, with its calibrated temperature.
+    """Score a model (a ``.ferkit`` or ``.onnx`` file, or a shipped model's name) on one split of one source, with
+    the head of the source's labelling convention (or ``head``), its calibrated temperature and its zoom.
 
     Returns:
-        The ``evaluate_source`` report, plus ``model``: the file scored.
+        The ``evaluate_source`` report, plus ``model`` (the model scored) and ``head`` (the head that scored it).
     """
-    from ferkit.inference.backends import load_backend
+    from ferkit.heads import head_for_source
+    from ferkit.inference.backends import load_backend, select_head
+    from ferkit.shipped import resolve_model
 
-    b, info = load_backend(model, backend)
-    report = evaluate_source(b.logits, list(info.classes), src, split, tta, info.temperature)
+    full, info = load_backend(resolve_model(model, backend), backend)
+    head = head or head_for_source(info.heads, src.name).name
+    b, hinfo = select_head(full, info, head)
+    report = evaluate_source(
+        b.logits, list(hinfo.classes), src, split, tta, hinfo.temperature, hinfo.preprocessing.zoom
+    )
     report["model"] = str(model)
+    report["head"] = head
     return report
