@@ -24,6 +24,8 @@ EXTRAS = {
     "multipart": ("python-multipart", "serve"),
     "python_multipart": ("python-multipart", "serve"),
     "swagger_ui_bundle": ("swagger-ui-bundle", "serve"),
+    "ray": ("Ray", "ray"),
+    "pyarrow": ("pyarrow", "ray"),
 }
 VERBS = ("data", "train", "eval", "predict", "video", "export", "serve", "fetch_models")
 

@@ -20,6 +20,8 @@ EXAMPLES = """examples:
   ferkit predict photos/ --out results.jsonl     every image below photos/, one JSON line each
   ferkit predict 'shots/**/*.png' --out results.csv --resume
   ferkit predict photos/ --review to_label/ --uncertain 200   the 200 least certain faces as crops, by class
+  ferkit predict photos/ clips/ --engine ray --out scores/     on Ray: a folder of Parquet files, one row per face
+  ferkit predict s3://bucket/photos/ --engine ray --address auto --out s3://bucket/scores/ --resume
 
 exit codes: 0 done (bad files in folder mode are error records), 1 runtime error, 2 usage error
 """
@@ -33,7 +35,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("inputs", nargs="+", metavar="IMAGE", help="image files, folders or globs")
+    p.add_argument("inputs", nargs="+", metavar="IMAGE",
+                   help="image files, folders or globs (--engine ray: also videos, list files, URIs)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print JSON instead of tables (one line per image)")
     p.add_argument("--annotate", metavar="PATH", help="write an annotated copy (single image: a file; else a folder)")
     p.add_argument("--panel", action="store_true", help="annotated images get a side panel of probability bars")
@@ -48,6 +51,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--uncertain", type=int, default=100, metavar="N", help="how many faces --review writes (100)")
     p.add_argument("--batch", type=int, default=8, help="images whose faces are classified together (8)")
+    g = p.add_argument_group("Ray (pip install 'ferkit[ray]'; see README, 'Scoring on a Ray cluster')")
+    g.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local: this process; ray: a Ray Data pipeline (--out is then a folder)")  # fmt: skip
+    g.add_argument("--address", help="an existing Ray cluster (auto, ray://HOST:10001); default: a local Ray")
+    g.add_argument("--workers", type=int, help="scoring actors, one CPU each (default: one per CPU of the cluster)")
+    g.add_argument("--format", choices=("parquet", "jsonl"), default="parquet", help="--engine ray output files")
+    g.add_argument("--every", type=int, default=1, metavar="N", help="videos (--engine ray): every N-th frame")
+    g.add_argument("--video-chunk", type=int, default=300, metavar="N",
+                   help="videos (--engine ray): frames per range, the unit of work (300)")  # fmt: skip
     add_model_args(p)
     p.set_defaults(func=run)
 
@@ -69,6 +81,8 @@ def print_table(faces: list, file=None) -> None:
 def run(args: argparse.Namespace) -> int:
     import glob
 
+    if args.engine == "ray":
+        return run_ray(args)
     from ferkit.inference.batch import list_images
 
     files = list_images(args.inputs)
@@ -203,4 +217,27 @@ def run_many(predictor, files: list[str], args: argparse.Namespace) -> int:
     skipped = len(files) - len(todo)
     note = f", {skipped} already done" if skipped else ""
     print(f"{len(todo)} images, {n_faces} faces, {n_errors} errors{note} -> {args.out}", file=sys.stderr)
+    return 0
+
+
+def run_ray(args: argparse.Namespace) -> int:
+    """``--engine ray``: the Ray Data pipeline of ``ferkit.inference.cluster``, writing a folder of row files."""
+    if not args.out or args.annotate:
+        print("ferkit predict: error: --engine ray needs --out FOLDER and takes no --annotate", file=sys.stderr)
+        return 2
+    import ray  # noqa: F401  (missing: main() prints the install command)
+
+    from ferkit.cli._inference import notes
+    from ferkit.inference.cluster import predict_on_ray
+
+    opts = dict(score_threshold=args.threshold, min_face=args.min_face, max_pixels=args.max_pixels,
+                det_size=args.det_size, tta=args.tta, head=args.head)  # fmt: skip
+    with notes("predict"):
+        s = predict_on_ray(
+            args.inputs, args.out, args.model, fmt=args.format, address=args.address, workers=args.workers,
+            batch=args.batch, every=args.every, video_chunk=args.video_chunk, resume=args.resume,
+            overwrite=args.force, backend=args.backend, detector=args.detector, yunet=args.yunet, **opts,
+        )  # fmt: skip
+    note = f", {s.skipped} already done" if s.skipped else ""
+    print(f"{s.photos} images, {s.videos} videos{note} -> {s.out}", file=sys.stderr)
     return 0

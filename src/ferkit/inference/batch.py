@@ -61,10 +61,18 @@ def prefetch(fn: Callable[[T], R], items: Iterable[T], workers: int = 2, ahead: 
 
 
 def predict_paths(
-    predictor: Predictor, paths: Iterable[str], batch: int = 8, workers: int = 2
+    predictor: Predictor,
+    paths: Iterable[str],
+    batch: int = 8,
+    workers: int = 2,
+    read: Callable[[str], np.ndarray] | None = None,
 ) -> Iterator[tuple[str, np.ndarray | None, list[Face] | None, str | None]]:
     """Predict many image files: decoding runs ahead in threads, and the faces of up to ``batch`` images are
     classified together.
+
+    Args:
+        read: path -> BGR image, raising ``FerkitError`` for a bad file (default: ``load_image`` with the
+            predictor's pixel limit); ``ferkit.inference.cluster`` passes one that also reads URIs.
 
     Yields:
         (path, BGR image or None, faces or None, error message or None) per path, in order.
@@ -72,7 +80,8 @@ def predict_paths(
 
     def load(path: str) -> tuple[str, np.ndarray | None, str | None]:
         try:
-            return path, load_image(path, max_pixels=predictor.max_pixels), None
+            image = read(path) if read is not None else load_image(path, max_pixels=predictor.max_pixels)
+            return path, image, None
         except FerkitError as e:
             return path, None, str(e)
 
