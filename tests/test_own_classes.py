@@ -1,5 +1,7 @@
 """Your own classes: a new head fine-tuned from a trained model file, the other heads left exactly as they were."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -99,6 +101,16 @@ def test_new_head_trains_and_old_heads_stay_exactly(tmp_path, two_heads):
     cal = mf.metrics["calibration"]
     assert set(cal["temperatures"]) == {"my_faces"}
     assert all(v == 0 for k, v in cal.get("class_bias", {}).items() if not k.startswith("my_faces/"))
+
+
+def test_fewer_faces_than_a_batch_still_train(tmp_path, two_heads):
+    """Five faces per class (the least allowed) and a batch of 32: every epoch still takes a step."""
+    folder = _my_faces(tmp_path / "my_faces", {"neutral": 5, "confused": 5, "happy": 5})
+    path = train(_config(tmp_path, two_heads, folder, "batch_size=32", "epochs=2"))
+    epochs = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines() if x.strip()]
+    assert len(epochs) == 2 and all(e["train_loss"] > 0 and e["img_per_s"] > 0 for e in epochs)  # 0: no batch ran
+    old, new = load_model_file(two_heads).state_dict, load_model_file(path).state_dict
+    assert all(torch.equal(old[k], new[k]) for k in old if not k.startswith("fc."))  # the frozen trunk
 
 
 def test_last_stage_trains_and_kept_rows_stay(tmp_path, two_heads):

@@ -63,7 +63,8 @@ def train_one_epoch(
     targets = torch.from_numpy(data.train.targets)
     masks = torch.from_numpy(data.train.masks)
     sampled = torch.from_numpy(data.sampled)
-    batches = [order[i : i + cfg.batch_size] for i in range(0, len(order) - cfg.batch_size + 1, cfg.batch_size)]
+    size = min(cfg.batch_size, len(order))  # fewer faces than a batch (a few of your own): one batch of them all
+    batches = [order[i : i + size] for i in range(0, len(order) - size + 1, size)]
     amp_dtype = torch.bfloat16 if device.type == "cpu" else torch.float16
     scaler = torch.amp.GradScaler(enabled=cfg.amp and device.type == "cuda")
     total, correct, seen, images_run, t0 = 0.0, 0, 0, 0, time.perf_counter()
@@ -219,7 +220,7 @@ def train(
     model = model.to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    steps = (len(data.faces) // info.world) // cfg.batch_size
+    steps = max(1, (len(data.faces) // info.world) // cfg.batch_size)  # as train_one_epoch batches them
     optimizer, scheduler = build_optimizer(model, cfg, steps)
     start, best, history = 0, -1.0, []
     if resume and (out / "last.pt").exists():
