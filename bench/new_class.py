@@ -4,25 +4,23 @@ Usage (from the project root):
     python bench/new_class.py [BASE] [--k 25 50 165] [--trainable head last_stage] [--set KEY=VALUE ...]
                               [--val-only] [--work DIR] [--out bench/results/new_class.json]
 
-BASE is a model file trained on FER-2013 alone (default ``~/ferkit-runs/ablation-fer2013/model.ferkit``, made by
-``ferkit train --config configs/ablation-fer2013.yaml``): its head knows FER-2013's 7 classes, not contempt.
+BASE: a model file trained on FER-2013 alone, whose head has FER-2013's 7 classes (default
+``~/ferkit-runs/ablation-fer2013/model.ferkit``, from ``ferkit train --config configs/ablation-fer2013.yaml``).
 
-For each K, K FER+ training faces per class are picked with a fixed seed, for the 8 FER+ emotions (contempt and the
-7 others; a face's class is its unique majority vote, FER+ ``label.csv`` files). Only training faces without a
-near-duplicate among the FER+ Valid and Test faces are candidates (the perceptual hash that fusion uses), so no face
-that is scored is trained on; a class with fewer candidates than K gives all of them, and the results say so. A
-smaller K's faces are the first of a larger K's. The faces are written losslessly as ``train/<class>/*.png`` beside
-all FER+ Valid faces as ``val/<class>/*.png`` (model selection and calibration), and
+For each K, K FER+ training faces per class are picked with a fixed seed, for the 8 FER+ emotions (a face's class:
+its unique majority vote, ``label.csv`` files), among the training faces without a near-duplicate among FER+ Valid
+and Test faces (fusion's perceptual hash), so no scored face is trained on. A class with fewer candidates gives all
+of them (the results say so); a smaller K's faces are the first of a larger K's. They are written losslessly as
+``train/<class>/*.png`` beside all FER+ Valid faces as ``val/<class>/*.png`` (model selection, calibration), and
 ``configs/own-classes.yaml`` trains a new head, ``newclass``, on BASE with ``model.keep_heads`` and each
 ``model.trainable`` asked for (``--set`` overrides more keys, for every arm).
 
 Scored per arm, validation splits always, test splits once at the end of each arm unless ``--val-only``:
-- the new head on FER+ (8 emotions, unique majority): contempt recall and precision; accuracy over the faces whose
-  label is another class (a face called contempt counts as wrong);
-- before: BASE's head on the same non-contempt faces (7 classes);
-- BASE's head on FER-2013 (PrivateTest / PublicTest) before, and the kept head of the new model after, with whether
-  their logits are bit for bit the same;
-- wall time of the fine-tune (``train()``: reading the folder, training, validation each epoch, calibration).
+- the new head on FER+ (8 emotions, unique majority): contempt recall and precision; accuracy over the faces of
+  the other classes (a face called contempt counts as wrong); before: BASE's head on those faces (7 classes);
+- FER-2013 (PrivateTest / PublicTest): BASE's head before, the new model's kept head after, and whether their
+  logits are bit for bit the same;
+- wall and CPU time of the fine-tune (``train()``: reading the folder, training, validation, calibration).
 Then a user's run is timed: ``ferkit train --config configs/own-classes.yaml`` from the command line on one folder of
 63 faces per class (504 faces, ``root/<class>/*``, its own 20% holdout for validation), for each ``trainable``.
 """
@@ -51,21 +49,21 @@ USER_K = 63  # 8 x 63 = 504 faces: the "500 faces" of issue #15 item 1
 
 
 def pick_per_class(labels: np.ndarray, classes: list[str], k: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """Up to ``k`` row indices per class (all of them where a class has fewer), drawn with ``seed``.
-
-    Each class's rows are shuffled by a generator of its own (seeded by ``seed`` and the class's position), and the
-    first ``k`` are taken, so a smaller ``k`` picks a subset of a larger one's faces.
-
-    Args:
-        labels: (N,) class names, one per row.
-        classes: the classes to pick.
-    """
+    """Up to ``k`` indices of rows of ``labels`` ((N,) class names) per class of ``classes`` (all of them where a
+    class has fewer), drawn with ``seed``. Each class's rows are shuffled by a generator of its own (seeded by
+    ``seed`` and the class's position) and the first ``k`` are taken, so a smaller ``k`` picks a subset."""
     out = {}
     for i, c in enumerate(classes):
         rows = np.flatnonzero(labels == c)
         order = np.random.default_rng([seed, i]).permutation(len(rows))
         out[c] = np.sort(rows[order[:k]])
     return out
+
+
+def picked_rows(labels: np.ndarray, candidates: np.ndarray, classes: list[str], k: int, seed: int):
+    """``pick_per_class`` among the ``candidates`` row indices: (the rows picked, sorted; how many per class)."""
+    picks = pick_per_class(labels[candidates], classes, k, seed)
+    return np.sort(np.concatenate([candidates[p] for p in picks.values()])), {c: len(p) for c, p in picks.items()}
 
 
 def write_faces(root: Path, images: np.ndarray, labels: np.ndarray, ids: np.ndarray) -> None:
@@ -80,7 +78,8 @@ def write_faces(root: Path, images: np.ndarray, labels: np.ndarray, ids: np.ndar
 
 
 def ferplus_parts(path: Path):
-    """FER+ with unique-majority labels as ferkit class names: (train candidates, val, test, leaked train count)."""
+    """FER+ faces with a unique-majority emotion: (those faces, their class names, which are training candidates,
+    training faces left out as near-duplicates of Valid/Test faces, per class)."""
     from ferkit.data import load_source
     from ferkit.data.dedupe import leak_mask_images
     from ferkit.data.votes import apply_votes
@@ -96,20 +95,23 @@ def ferplus_parts(path: Path):
     return majority, named, train & ~leak, dict(zip(*np.unique(named[leak], return_counts=True), strict=True))
 
 
-def load_config(folder: Path, base: str, trainable: str, out: Path, extra: list[str], holdout: float = 0.0):
-    from ferkit.config import load_config as load
+def train_arm(folder: Path, base: str, trainable: str, out: Path, extra: list[str]) -> dict:
+    """``configs/own-classes.yaml`` on ``folder`` (its ``val/`` validates: no holdout), timed; the run's facts."""
+    from ferkit.config import load_config
+    from ferkit.engine.train import train
 
-    return load(
-        ROOT / "configs" / "own-classes.yaml",
-        [
-            f"data.sources=[{{path: '{folder}', head: {HEAD}}}]",
-            f"data.holdout={holdout}",
-            f"model.init={base}",
-            f"model.trainable={trainable}",
-            f"out={out}",
-            *extra,
-        ],
-    )
+    keys = [f"data.sources=[{{path: '{folder}', head: {HEAD}}}]", "data.holdout=0", f"model.init={base}",
+            f"model.trainable={trainable}", f"out={out}", *extra]  # fmt: skip
+    cfg = load_config(ROOT / "configs" / "own-classes.yaml", keys)
+    load0, c0, t0 = os.getloadavg(), cpu_seconds(resource.RUSAGE_SELF), time.perf_counter()
+    model = train(cfg, force=True)
+    seconds, cpu = time.perf_counter() - t0, cpu_seconds(resource.RUSAGE_SELF) - c0
+    log = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines() if x.strip()]
+    data = json.loads((out / "data.json").read_text())
+    return {"trainable": trainable, "train_faces": data["train"], "dropped": data["dropped"], "wall_s": seconds,
+            "cpu_s": cpu, "epoch_s_total": sum(e["seconds"] for e in log), "load_before": load0,
+            "load_after": os.getloadavg(), "best_epoch": int(np.argmax([e["val_acc"] for e in log])),
+            "model": str(model)}  # fmt: skip
 
 
 def contempt_view(rep: dict) -> dict:
@@ -185,7 +187,7 @@ def score_arm(base: Scorer, new: Scorer, old_head: str, splits: list[str]) -> di
 
 
 def time_user_run(folder: Path, base: str, trainable: str, out: Path, extra: list[str]) -> dict:
-    """``ferkit train`` from the command line on the 504-face ``folder``, as a user runs it; wall seconds."""
+    """``ferkit train`` from the command line on the 504-face ``folder``, as a user runs it: wall and CPU seconds."""
     cmd = [sys.executable, "-m", "ferkit", "train", "--config", str(ROOT / "configs" / "own-classes.yaml"),
            f"data.sources=[{folder}]", f"model.init={base}", f"model.trainable={trainable}",
            f"out={out}", "--force", *extra]  # fmt: skip
@@ -196,6 +198,25 @@ def time_user_run(folder: Path, base: str, trainable: str, out: Path, extra: lis
     epochs = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
     return {"trainable": trainable, "faces": 8 * USER_K, "wall_s": seconds, "cpu_s": cpu, "load_before": load0,
             "load_after": os.getloadavg(), "val_acc_best": max(e["val_acc"] for e in epochs)}  # fmt: skip
+
+
+def table(results: dict) -> str:
+    """The README's table: one row per arm, from a results file (test splits; validation with ``--val-only``)."""
+    head = ("| K (contempt faces) | trains | contempt recall | contempt precision | other classes: before -> after "
+            "| FER-2013 old head: before -> after | fine-tune wall (CPU) |\n|" + "---|" * 7)  # fmt: skip
+    rows = [head]
+    for a in results["arms"]:
+        s = a["test"] if "test" in a else a["val"]
+        new = s["new_head_ferplus"]
+        rows.append(
+            f"| {a['k']} ({a['faces_per_class'][NEW]}) | {a['trainable']} | {new['contempt_recall']:.1%} "
+            f"({round(new['contempt_recall'] * new['contempt_support'])}/{new['contempt_support']}) "
+            f"| {new['contempt_precision']:.1%} | {s['old_head_ferplus_others_accuracy']:.2%} -> "
+            f"{new['others_accuracy']:.2%} | {s['old_head_fer2013_before']:.2%} -> {s['old_head_fer2013_after']:.2%}"
+            f"{' (identical logits)' if s['old_head_logits_identical'] else ''} "
+            f"| {a['wall_s'] / 60:.1f} min ({a['cpu_s'] / 60:.1f} min) |"
+        )
+    return "\n".join(rows)
 
 
 def main() -> int:
@@ -209,10 +230,13 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0, help="seed of the face picks")
     ap.add_argument("--work", default="~/ferkit-runs/new_class", help="folder for the faces and the run folders")
     ap.add_argument("--out", help="JSON results (default bench/results/new_class.json; with --val-only, in --work)")
+    ap.add_argument("--table", metavar="RESULTS", help="print the README table of a results file, and stop")
     args = ap.parse_args()
+    if args.table:
+        print(table(json.loads(Path(args.table).read_text())))
+        return 0
     sys.path.insert(0, str(ROOT / "src"))
     from ferkit.data import load_source
-    from ferkit.engine.train import train
 
     base, work = str(Path(args.base).expanduser()), Path(args.work).expanduser()
     splits = ["val"] if args.val_only else ["val", "test"]
@@ -237,41 +261,20 @@ def main() -> int:
     idx = np.flatnonzero(candidates)
     val = ferplus.splits == "val"
     for k in args.k:
-        picks = pick_per_class(named[idx], classes, k, args.seed)
-        rows = np.sort(np.concatenate([idx[p] for p in picks.values()]))
+        rows, counts = picked_rows(named, idx, classes, k, args.seed)
         folder = work / f"faces-k{k}-seed{args.seed}"
         if not folder.exists():
             write_faces(folder / "train", ferplus.images[rows], named[rows], ferplus.ids[rows])
             write_faces(folder / "val", ferplus.images[val], named[val], ferplus.ids[val])
-        counts = {c: len(p) for c, p in picks.items()}
         for trainable in args.trainable:
-            cfg = load_config(folder, base, trainable, work / f"k{k}-{trainable}", args.set)
-            load0, c0, t0 = os.getloadavg(), cpu_seconds(resource.RUSAGE_SELF), time.perf_counter()
-            model = train(cfg, force=True)
-            seconds, cpu = time.perf_counter() - t0, cpu_seconds(resource.RUSAGE_SELF) - c0
-            log = [json.loads(x) for x in (model.parent / "metrics.jsonl").read_text().splitlines() if x.strip()]
-            data = json.loads((model.parent / "data.json").read_text())
-            arm = {
-                "k": k,
-                "trainable": trainable,
-                "faces_per_class": counts,
-                "short_classes": {c: n for c, n in counts.items() if n < k},
-                "train_faces": data["train"],
-                "dropped": data["dropped"],
-                "wall_s": seconds,
-                "cpu_s": cpu,
-                "epoch_s_total": sum(e["seconds"] for e in log),
-                "best_epoch": int(np.argmax([e["val_acc"] for e in log])),
-                "load_before": load0,
-                "load_after": os.getloadavg(),
-                "model": str(model),
-                **score_arm(base_scorer, Scorer(model, fer2013, ferplus), old_head, splits),
-            }
+            arm = train_arm(folder, base, trainable, work / f"k{k}-{trainable}", args.set)
+            new = Scorer(Path(arm["model"]), fer2013, ferplus)
+            arm = {"k": k, "faces_per_class": counts, "short_classes": {c: n for c, n in counts.items() if n < k},
+                   **arm, **score_arm(base_scorer, new, old_head, splits)}  # fmt: skip
             results["arms"].append(arm)
             print(json.dumps({x: arm[x] for x in ("k", "trainable", "wall_s", "cpu_s", *splits)}), flush=True)
     if not args.no_user:
-        picks = pick_per_class(named[idx], classes, USER_K, args.seed)
-        rows = np.sort(np.concatenate([idx[p] for p in picks.values()]))
+        rows, _ = picked_rows(named, idx, classes, USER_K, args.seed)
         folder = work / f"seed{args.seed}" / "my_faces"
         if not folder.exists():
             write_faces(folder, ferplus.images[rows], named[rows], ferplus.ids[rows])
@@ -283,7 +286,7 @@ def main() -> int:
     out = Path(args.out) if args.out else default
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1))
-    print(f"wrote {out}")
+    print(f"{table(results)}\nwrote {out}")
     return 0
 
 
