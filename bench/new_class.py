@@ -188,9 +188,9 @@ def score_arm(base: Scorer, new: Scorer, old_head: str, splits: list[str]) -> di
 
 def time_user_run(folder: Path, base: str, trainable: str, out: Path, extra: list[str]) -> dict:
     """``ferkit train`` from the command line on the 504-face ``folder``, as a user runs it: wall and CPU seconds."""
-    cmd = [sys.executable, "-m", "ferkit", "train", "--config", str(ROOT / "configs" / "own-classes.yaml"),
-           f"data.sources=[{folder}]", f"model.init={base}", f"model.trainable={trainable}",
-           f"out={out}", "--force", *extra]  # fmt: skip
+    cmd = [sys.executable, "-m", "ferkit", "train", "--config", str(ROOT / "configs" / "own-classes.yaml"), "--force",
+           "--quiet", f"data.sources=[{folder}]", f"model.init={base}", f"model.trainable={trainable}", f"out={out}",
+           *extra]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     load0, c0, t0 = os.getloadavg(), cpu_seconds(resource.RUSAGE_CHILDREN), time.perf_counter()
     subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
