@@ -79,7 +79,7 @@ def model_file(tmp_path_factory) -> Path:
 
     torch.manual_seed(0)
     classes = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral", "contempt"]
-    kwargs = {"widths": [8, 16, 16, 32], "depths": [1, 1, 1, 1]}
+    kwargs = {"widths": [16, 16, 16, 32], "depths": [1, 1, 1, 1]}
     model = build_model("fernet_s", num_classes=len(classes), **kwargs).eval()
     for m in model.modules():  # non-trivial BatchNorm statistics, so that export bugs show
         if isinstance(m, torch.nn.BatchNorm2d):

@@ -22,7 +22,7 @@ def write_model_file(path: Path) -> Path:
     from ferkit.models import build_model
 
     torch.manual_seed(0)
-    kwargs = {"widths": [8, 16, 16, 32], "depths": [1, 1, 1, 1]}
+    kwargs = {"widths": [16, 16, 16, 32], "depths": [1, 1, 1, 1]}
     model = build_model("fernet_s", num_classes=len(CLASSES), **kwargs).eval()
     mf = ModelFile("fernet_s", kwargs, CLASSES, metrics=METRICS, state_dict=model.state_dict())
     save_model_file(mf, path)

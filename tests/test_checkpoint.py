@@ -63,10 +63,10 @@ def test_other_architecture_is_a_clear_error(tmp_path):
 
 
 def test_half_storage_halves_the_file_and_loads_as_float32(tmp_path):
-    model = build_model("fernet_s", num_classes=7, widths=(8, 16, 16, 32))
+    model = build_model("fernet_s", num_classes=7, widths=(16, 16, 16, 32))
     mf = ModelFile(
         "fernet_s",
-        {"widths": [8, 16, 16, 32]},
+        {"widths": [16, 16, 16, 32]},
         ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"],
         state_dict=model.state_dict(),
     )

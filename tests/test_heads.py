@@ -52,7 +52,7 @@ def _two_head_config(tmp_path, epochs=4):
             f"data.sources=[{{path: {csv}, head: a}}, {{path: {csv}, head: b}}]",
             "data.group_faces=true",
             "model.name=fernet_s",
-            "model.kwargs={widths: [8, 8, 16, 16]}",
+            "model.kwargs={widths: [16, 16, 16, 16]}",
             f"epochs={epochs}",
             "batch_size=8",
             "threads=1",
@@ -69,7 +69,7 @@ def test_each_label_trains_only_its_own_head(tmp_path):
     cols = head_slices(data.heads)
     first = data.train.source == 0
     assert data.train.masks[first][:, cols["b"]].sum() == 0 and data.train.masks[~first][:, cols["a"]].sum() == 0
-    model = build_model("fernet_s", num_classes=len(column_names(data.heads)), widths=(8, 8, 16, 16))
+    model = build_model("fernet_s", num_classes=len(column_names(data.heads)), widths=(16, 16, 16, 16))
     x = torch.from_numpy(data.train.images[first][:16]).unsqueeze(1).float() / 255
     y, m = (torch.from_numpy(a[first][:16]) for a in (data.train.targets, data.train.masks))
     partial_label_loss(model(x), y, m).backward()
@@ -122,8 +122,8 @@ def test_two_head_run_records_heads_and_every_backend_picks_one(tmp_path, capsys
 
 
 def test_single_head_version_1_files_still_load(tmp_path):
-    model = build_model("fernet_s", num_classes=7, widths=(8, 8, 16, 16))
-    mf = ModelFile("fernet_s", {"widths": [8, 8, 16, 16]}, list(FER7), temperature=1.3, state_dict=model.state_dict())
+    model = build_model("fernet_s", num_classes=7, widths=(16, 16, 16, 16))
+    mf = ModelFile("fernet_s", {"widths": [16, 16, 16, 16]}, list(FER7), temperature=1.3, state_dict=model.state_dict())
     d = mf.to_dict()
     del d["heads"]
     d["version"] = 1

@@ -18,7 +18,7 @@ from ferkit.models import build_model
 from ferkit.preprocess import Preprocessing
 
 FER7 = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
-KWARGS = {"widths": [8, 8, 16, 16]}
+KWARGS = {"widths": [16, 16, 16, 16]}
 
 
 @pytest.fixture(scope="module")

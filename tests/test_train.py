@@ -23,7 +23,7 @@ def config_file(tmp_path, out="run", epochs=3, extra=""):
     csv = write_fer2013_csv(tmp_path / "fer2013.csv")
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(
-        f"data:\n  sources:\n    - path: {csv}\nmodel:\n  name: fernet_s\n  kwargs:\n    widths: [8, 8, 16, 16]\n"
+        f"data:\n  sources:\n    - path: {csv}\nmodel:\n  name: fernet_s\n  kwargs:\n    widths: [16, 16, 16, 16]\n"
         f"epochs: {epochs}\nbatch_size: 8\nthreads: 1\namp: false\nout: {tmp_path / out}\n"
         f"optim:\n  lr: 0.05\n{extra}"
     )
@@ -136,7 +136,7 @@ def test_group_faces_runs_each_shared_face_once_with_every_label(tmp_path, monke
 def test_distillation_teaches_the_student_what_the_teacher_knows(tmp_path):
     teacher = train(load_config(config_file(tmp_path, out="teacher", epochs=6)))
     cfg = load_config(config_file(tmp_path, out="student", epochs=10))
-    cfg.model.kwargs = {"widths": [8, 8, 8, 16]}  # another architecture than the teacher's
+    cfg.model.kwargs = {"widths": [16, 16, 16, 24]}  # another architecture than the teacher's
     cfg.distill.teacher, cfg.distill.weight = str(teacher), 1.0  # the labels get no weight: only the teacher teaches
     cfg.distill.temperature = 1.0
     train(cfg)
@@ -221,7 +221,7 @@ def test_init_starts_from_a_model_file_matching_classes_by_name(tmp_path):
     from ferkit.engine.prior import init_weights
     from ferkit.models import build_model
 
-    kwargs = {"widths": [8, 8, 16, 16]}
+    kwargs = {"widths": [16, 16, 16, 16]}
     torch.manual_seed(1)
     src = build_model("fernet_s", num_classes=3, **kwargs)
     mf = ModelFile("fernet_s", kwargs, ["angry", "happy", "sad"], state_dict=src.state_dict())
@@ -237,7 +237,7 @@ def test_init_starts_from_a_model_file_matching_classes_by_name(tmp_path):
     assert torch.equal(dst.fc.weight[2], src.fc.weight[0])  # angry
     assert torch.equal(dst.fc.weight[1], fresh[1])  # contempt: unknown to the file, freshly initialised
 
-    cfg.model.kwargs = {"widths": [8, 8, 16, 32]}
+    cfg.model.kwargs = {"widths": [16, 16, 24, 32]}
     with pytest.raises(ConfigError, match="a.ferkit: holds fernet_s"):
         init_weights(
             build_model("fernet_s", num_classes=3, **cfg.model.kwargs), [Head("default", ("a", "b", "c"))], cfg
@@ -264,7 +264,7 @@ def test_init_from_takes_the_architecture_from_the_file(tmp_path, model_file):
     from ferkit.engine.prior import init_from, init_weights
     from ferkit.models import build_model
 
-    cfg = init_from(load_config(config_file(tmp_path)), model_file)  # the config builds fernet_s, widths 8-16
+    cfg = init_from(load_config(config_file(tmp_path)), model_file)  # the config builds fernet_s, widths 16-16
     mf = load_model_file(model_file)
     assert (cfg.model.name, cfg.model.kwargs, cfg.model.init) == (mf.arch, mf.arch_kwargs, str(model_file))
     model = build_model(cfg.model.name, num_classes=2, **cfg.model.kwargs)

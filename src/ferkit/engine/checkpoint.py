@@ -20,7 +20,8 @@ from torch import nn
 
 from ferkit.errors import ModelFileError
 from ferkit.heads import DEFAULT, Head, column_names
-from ferkit.models import build_model
+from ferkit.models import build_model, head_of
+from ferkit.models.layers import split_heads
 from ferkit.preprocess import Preprocessing
 from ferkit.taxonomy import Taxonomy
 
@@ -75,6 +76,9 @@ class ModelFile:
             model.load_state_dict(self.state_dict)
         except RuntimeError as e:
             raise ModelFileError(f"weights do not fit architecture {self.arch!r}: {e}") from None
+        heads = self.heads_now()
+        if len(heads) > 1:  # each head its own product: a head added later leaves the others' logits as they were
+            split_heads(model, head_of(model)[0], [len(h.classes) for h in heads])
         return model.eval()
 
     def to_dict(self) -> dict[str, Any]:
