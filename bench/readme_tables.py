@@ -112,6 +112,19 @@ labels' is the "everything is neutral" failure that photos showed.
 """
 
 
+def crops_block(d: dict) -> str:
+    sys.path.insert(0, str(ROOT / "bench"))
+    from crops import table
+
+    return f"""`{d["command"]}` on {d["date"]}, {d["machine"]}: {d["n"]} FER-2013 PublicTest (validation) faces,
+enlarged to each side and given to `Predictor.predict` as images, model {d["model"]}, default head. Accuracy over
+all crops per `whole_image` setting (a crop without a face counts as wrong), and of classifying every crop whole
+(the dataset path), overall and on the crops where a face was found, beside the photo path on those:
+
+{table(d)}
+"""
+
+
 def rounds_note(rounds: int | None) -> str:
     return f", then the median of {rounds} rounds that interleave all measures" if rounds else ""
 
@@ -144,6 +157,8 @@ def main() -> int:
         text = replace(text, "load", load_block(json.loads((RESULTS / "serve_load.json").read_text())))
     if (RESULTS / "shares.json").exists():
         text = replace(text, "shares", shares_block(json.loads((RESULTS / "shares.json").read_text())))
+    if (RESULTS / "crops.json").exists():
+        text = replace(text, "crops", crops_block(json.loads((RESULTS / "crops.json").read_text())))
     readme.write_text(text)
     return 0
 

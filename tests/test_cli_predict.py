@@ -2,6 +2,7 @@ import csv
 import json
 
 import cv2
+import numpy as np
 import pytest
 from conftest import face_image
 
@@ -124,3 +125,24 @@ def test_faces_are_numbered_left_to_right_and_annotations_keep_the_size(photos, 
     assert cv2.imread(str(ann)).shape == img.shape
     assert main(["predict", str(tmp_path / "pair.png"), "--annotate", str(panel), "--panel", *_args(model_file)]) == 0
     assert cv2.imread(str(panel)).shape[1] > img.shape[1]
+
+
+def test_whole_image_takes_a_face_crop_the_detector_misses(photos, model_file, tmp_path, capsys):
+    blank = tmp_path / "gradient.png"  # 640x480, no face for Haar to find, and not one flat grey
+    cv2.imwrite(str(blank), np.tile(np.linspace(0, 255, 640, dtype=np.uint8), (480, 1)))
+    assert main(["predict", str(photos / "blank.png"), "--json", "--whole-image", "always", *_args(model_file)]) == 0
+    assert json.loads(capsys.readouterr().out)["faces"] == []  # one flat colour is never a face
+    assert main(["predict", str(blank), "--json", *_args(model_file)]) == 0
+    assert json.loads(capsys.readouterr().out)["faces"] == []
+    assert main(["predict", str(blank), "--json", "--whole-image", "always", *_args(model_file)]) == 0
+    (face,) = json.loads(capsys.readouterr().out)["faces"]
+    assert face["box"] == [0.0, 0.0, 640.0, 480.0] and face["detection_score"] == 0.0
+    small = tmp_path / "crop.png"  # at most 96 px a side: a face crop unless --whole-image never
+    cv2.imwrite(str(small), cv2.resize(cv2.imread(str(blank)), (64, 64)))
+    assert main(["predict", str(small), "--json", *_args(model_file)]) == 0
+    assert len(json.loads(capsys.readouterr().out)["faces"]) == 1
+    assert main(["predict", str(small), "--json", "--whole-image", "never", *_args(model_file)]) == 0
+    assert json.loads(capsys.readouterr().out)["faces"] == []
+    with pytest.raises(SystemExit) as e:
+        main(["predict", str(blank), "--whole-image", "crops", *_args(model_file)])
+    assert e.value.code == 2 and "invalid choice: 'crops'" in capsys.readouterr().err

@@ -119,7 +119,34 @@ def test_inputs_path_bytes_rgb(predictor, tmp_path):
 
 def test_no_face_is_empty(model_file):
     p = Predictor.from_file(model_file, detector=FixedDetector([]))
-    assert p.predict(np.zeros((100, 100, 3), np.uint8)) == []
+    assert p.predict(np.zeros((100, 100, 3), np.uint8)) == []  # over 96 px a side: a photo without faces
+
+
+def test_a_small_image_without_a_found_face_is_a_face_crop(model_file):
+    rng = np.random.default_rng(0)
+    crop = rng.integers(0, 256, (90, 70, 3), np.uint8)  # at most 96 px a side: a face crop, as class folders say
+    p = Predictor.from_file(model_file, detector=FixedDetector([]))
+    (f,) = p.predict(crop)
+    assert f.whole and f.detection_score == 0.0 and f.box == (0.0, 0.0, 70.0, 90.0) and f.landmarks is None
+    gray = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)  # classified as it is: no margin, resized like a dataset crop
+    np.testing.assert_allclose(
+        list(f.probs.values()), p.classify(cv2.resize(gray, (48, 48), interpolation=cv2.INTER_AREA))[0], atol=1e-5
+    )
+    assert Predictor.from_file(model_file, detector=FixedDetector([]), whole_image="never").predict(crop) == []
+    assert p.predict(np.full((40, 40, 3), 128, np.uint8)) == []  # one flat grey is never a face crop
+    found = Predictor.from_file(model_file, detector=FixedDetector([Detection((10.0, 10.0, 40.0, 50.0), 0.9)]))
+    (g,) = found.predict(crop)  # a face found in a small image: its detected crop, not the whole image
+    assert not g.whole and g.box == (10.0, 10.0, 40.0, 50.0)
+
+
+def test_whole_image_always_takes_any_image_without_a_found_face(model_file, tmp_path):
+    big = face_image(size=(200, 160))
+    p = Predictor.from_file(model_file, detector=FixedDetector([]), whole_image="always")
+    (f,) = p.predict(big)
+    assert f.whole and f.box == (0.0, 0.0, 160.0, 200.0)
+    assert Predictor.from_file(model_file, detector=FixedDetector([])).predict(big) == []
+    with pytest.raises(ValueError, match="whole_image must be one of small, always, never"):
+        Predictor.from_file(model_file, detector=FixedDetector([]), whole_image="crops")
 
 
 def test_real_detectors_end_to_end(model_file, yunet_path):

@@ -111,7 +111,9 @@ def plot_prediction(predictor: Predictor, image: ImageInput, path: str | Path | 
     faces = predictor.predict(bgr)
     pre = predictor.info.preprocessing
     marks = [np.array(f.landmarks, np.float32) if f.landmarks else None for f in faces]
-    crops = [crop_face(bgr, Detection(f.box, f.detection_score, m), pre) for f, m in zip(faces, marks, strict=True)]
+    crops = [
+        crop_face(bgr, Detection(f.box, f.detection_score, m, f.whole), pre) for f, m in zip(faces, marks, strict=True)
+    ]
     return plot_faces(bgr, faces, crops, path)
 
 

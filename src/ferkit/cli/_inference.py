@@ -28,6 +28,9 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--tta", choices=("none", "flip", "tencrop"), default="none",
                    help="average each face over its mirror image (flip) or ten crops (slower)")  # fmt: skip
     g.add_argument("--head", help="which head of a multi-head model answers (default: its default head)")
+    g.add_argument("--whole-image", choices=("small", "always", "never"), default="small",
+                   help="an image where no face is found is classified whole, as one face crop: small (at most 96 px "
+                   "a side, the default), always (a folder of face crops), never")  # fmt: skip
 
 
 def build_predictor(args: argparse.Namespace, verb: str):
@@ -48,6 +51,7 @@ def build_predictor(args: argparse.Namespace, verb: str):
         det_size=args.det_size,
         tta=args.tta,
         head=args.head,
+        whole_image=args.whole_image,
     )
     with notes(verb):
         p = Predictor.from_file(resolve_model(args.model, args.backend), **kw)  # a path or a shipped model's name

@@ -3,7 +3,16 @@ and of the face crop, below both ``ferkit.data`` (dataset reading) and ``ferkit.
 the same checks protect both and the same crop feeds training and inference. Nothing here imports either package.
 """
 
-from ferkit.imaging.crop import Detection, crop_face, crop_faces, crop_square, eye_angle, to_face
+from ferkit.imaging.crop import (
+    PHOTO_SIDE,
+    Detection,
+    crop_face,
+    crop_faces,
+    crop_square,
+    eye_angle,
+    to_face,
+    whole_image,
+)
 from ferkit.imaging.decode import (
     IMAGE_SUFFIXES,
     MAX_FILE_BYTES,
@@ -26,6 +35,7 @@ __all__ = [
     "check",
     "IMAGE_SUFFIXES",
     "MAX_PIXELS",
+    "PHOTO_SIDE",
     "Color",
     "Detection",
     "ImageInput",
@@ -38,6 +48,7 @@ __all__ = [
     "header_size",
     "load_image",
     "quiet_codecs",
+    "whole_image",
     "read_file",
     "to_face",
 ]

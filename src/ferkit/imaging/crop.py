@@ -4,6 +4,10 @@ A detection becomes a model input in three steps: (1) a square of side ``max(w, 
 the box, rotated so that the eyes are level when the detector gave landmarks and ``align`` is on; (2) gray;
 (3) resized to ``size`` with ``to_face`` (area interpolation when shrinking), exactly as the
 dataset adapters resize their faces. Pixels outside the image repeat the border.
+
+An image no wider or taller than ``PHOTO_SIDE`` pixels is small enough to be a face crop already: class folders
+take it as one, and the predictor classifies it whole when its detector finds no face in it (a ``whole``
+detection, cropped as it is: no margin, no turn).
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import numpy as np
 
 from ferkit.preprocess import Preprocessing
 
+PHOTO_SIDE = 96  # pixels: a larger image is a photo to find faces in; a smaller one may be a face crop already
+
 
 @dataclass(frozen=True)
 class Detection:
@@ -26,11 +32,20 @@ class Detection:
         score: detector confidence in [0, 1] (Haar reports 1.0).
         landmarks: (5, 2) float32 pixel coordinates, the subject's right eye, left eye, nose tip, right and
             left mouth corners (the subject's right eye is on the image's left), or None when the detector has none.
+        whole: no detector found it: the whole image is taken as a face crop (``box`` covers the image, ``score``
+            is 0.0), and it is cropped as it is.
     """
 
     box: tuple[float, float, float, float]
     score: float
     landmarks: np.ndarray | None = None
+    whole: bool = False
+
+
+def whole_image(image: np.ndarray) -> Detection:
+    """The whole image as one face crop (``Detection.whole``)."""
+    h, w = image.shape[:2]
+    return Detection((0.0, 0.0, float(w), float(h)), 0.0, None, whole=True)
 
 
 def to_face(img: np.ndarray, size: int = 48) -> np.ndarray:
@@ -62,7 +77,10 @@ def crop_square(image: np.ndarray, detection: Detection, margin: float, align: b
 
     Gray conversion always comes first and the result does not depend on whether ``image`` was gray or colour:
     a gray photo decoded as gray (a dataset adapter) or as BGR (the predictor) crops to the same pixels.
+    A ``whole`` detection is the whole image, gray, as it is (``to_face`` then resizes it, as class folders do).
     """
+    if detection.whole:
+        return _gray(image)
     x, y, w, h = detection.box
     cx, cy = x + w / 2, y + h / 2
     side = max(1, round(max(w, h) * (1.0 + margin)))

@@ -7,24 +7,29 @@ Example:
     ...     print(face.label, round(face.score, 2), face.box)
 
 Every face of an image is classified in one batch. Probabilities are ``softmax(logits / temperature)`` with the
-temperature stored in the model file (calibration).
+temperature stored in the model file (calibration). An image where the detector finds no face can still be one face
+crop (a folder of ready-made crops): ``whole_image`` says which such images are classified whole.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, Literal, get_args
 
 import numpy as np
 
 from ferkit import shipped
-from ferkit.imaging import MAX_PIXELS, Color, ImageInput, crop_faces, load_image, to_face
+from ferkit.imaging import MAX_PIXELS, PHOTO_SIDE, Color, ImageInput, crop_faces, load_image, to_face, whole_image
 from ferkit.inference.backends import Backend, BackendName, ModelInfo, load_backend, select_head
 from ferkit.inference.detectors import Detection, Detector, DetectorName, make_detector
 from ferkit.preprocess import TTA, mean_softmax_logits, softmax, to_input, tta_views
 
 PRETRAINED = shipped.DEFAULT  # the default shipped model's name
+# which images where no face is found are classified whole, as one face crop: small ones (at most PHOTO_SIDE pixels
+# a side, what class folders take as crops), every one (a folder of face crops), or none
+WholeImage = Literal["small", "always", "never"]
+FLAT_STD = 2.0  # grey levels: an image whose standard deviation is below this is blank, never a face crop
 
 
 @dataclass(frozen=True)
@@ -37,7 +42,8 @@ class Face:
         label: the most probable class.
         score: its probability.
         landmarks: five (x, y) points (eyes, nose, mouth corners) or None.
-        detection_score: the detector's confidence.
+        detection_score: the detector's confidence; 0.0 when no face was found and the whole image was classified
+            as one face crop (``whole``; then ``box`` covers the image).
     """
 
     box: tuple[float, float, float, float]
@@ -46,6 +52,11 @@ class Face:
     score: float
     landmarks: tuple[tuple[float, float], ...] | None = None
     detection_score: float = 1.0
+
+    @property
+    def whole(self) -> bool:
+        """No detector found this face: the whole image was classified as one face crop."""
+        return self.detection_score == 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data, coordinates rounded to 0.1 px and probabilities to 1e-4."""
@@ -69,6 +80,8 @@ class Predictor:
         max_pixels: refuse larger input images.
         tta: test-time augmentation (see ``from_file``).
         head: which head of a multi-head model answers (None: its default head, the first).
+        whole_image: which images where no face is found are classified whole, as one face crop (see
+            ``from_file``).
     """
 
     def __init__(
@@ -79,9 +92,13 @@ class Predictor:
         max_pixels: int = MAX_PIXELS,
         tta: TTA = "none",
         head: str | None = None,
+        whole_image: WholeImage = "small",
     ) -> None:
         if tta not in get_args(TTA):
             raise ValueError(f"tta must be one of {', '.join(get_args(TTA))}, got {tta!r}")
+        if whole_image not in get_args(WholeImage):
+            raise ValueError(f"whole_image must be one of {', '.join(get_args(WholeImage))}, got {whole_image!r}")
+        self.whole_image = whole_image
         self.heads = info.heads  # every head of the model; ``info`` and ``backend`` below see the chosen one
         self.backend, self.info = select_head(backend, info, head)
         self.head = self.info.heads[0].name
@@ -105,6 +122,7 @@ class Predictor:
         det_size: int = 640,
         tta: TTA = "none",
         head: str | None = None,
+        whole_image: WholeImage = "small",
     ) -> Predictor:
         """A predictor from a ferkit model file (``.ferkit``) or an exported ``.onnx`` file.
 
@@ -123,11 +141,16 @@ class Predictor:
                 cost) or ``tencrop`` (ten crops, ten times); the probabilities are the views' mean.
             head: the head of a multi-head model that answers (its labelling convention, e.g. ``fer2013`` or
                 ``ferplus``); None: the model's default head.
+            whole_image: an image where the detector finds no face is classified whole, as one face crop (a
+                ``Face`` with ``detection_score`` 0.0 and a box covering the image), when it is ``small`` (the
+                default: at most ``PHOTO_SIDE`` = 96 pixels wide and tall, the size class folders take as face crops),
+                ``always`` (every image is a face crop: a folder of ready-made crops), or ``never``. Where a face is
+                found, its detected crop is used either way; a blank image (one grey level) is never a face.
         """
         b, info = load_backend(path, backend, threads)
         if isinstance(detector, str):
             detector = make_detector(detector, yunet, score_threshold, min_face, max_side=det_size)
-        return cls(b, info, detector, max_pixels, tta, head)
+        return cls(b, info, detector, max_pixels, tta, head, whole_image)
 
     @classmethod
     def from_pretrained(cls, name: str | None = None, backend: BackendName = "auto", **kwargs: Any) -> Predictor:
@@ -201,7 +224,7 @@ class Predictor:
 
     def predict_arrays(self, images: list[np.ndarray]) -> list[list[Face]]:
         """``predict`` for several BGR uint8 images, with every face of every image classified in one batch."""
-        dets = [self.detector.detect(im) for im in images]
+        dets = [self.detector.detect(im) or self._no_face(im) for im in images]
         crops = [crop_faces(im, d, self.info.preprocessing) for im, d in zip(images, dets, strict=True)]
         n = sum(len(d) for d in dets)
         if n == 0:
@@ -221,12 +244,19 @@ class Predictor:
             color: channel order of an array, ``bgr`` (default) or ``rgb``.
 
         Returns:
-            One ``Face`` per detected face, left to right (ferkit's detectors' order); empty when none is found.
+            One ``Face`` per detected face, left to right (ferkit's detectors' order); when none is found, the whole
+            image as one face if ``whole_image`` takes it, else empty.
 
         Raises:
             ImageError: unreadable input, naming the file.
         """
         return self.predict_array(load_image(image, color, self.max_pixels))
+
+    def _no_face(self, image: np.ndarray) -> list[Detection]:
+        """What an image where the detector found nothing gives: the whole image as one face crop, or nothing."""
+        small = max(image.shape[:2]) <= PHOTO_SIDE
+        take = self.whole_image == "always" or (self.whole_image == "small" and small)
+        return [whole_image(image)] if take and not _flat(image) else []
 
     def _face(self, d: Detection, p: np.ndarray) -> Face:
         i = int(p.argmax())
@@ -239,6 +269,11 @@ class Predictor:
             landmarks=lm,
             detection_score=float(d.score),
         )
+
+
+def _flat(image: np.ndarray) -> bool:
+    """One grey level, give or take (a blank or single-colour image): never taken as a face crop."""
+    return float(to_face(image[..., :3] if image.ndim == 3 else image, 48).std()) < FLAT_STD
 
 
 def pretrained_path(backend: BackendName = "auto", name: str | None = None) -> Path:

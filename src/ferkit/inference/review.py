@@ -56,7 +56,10 @@ class ReviewPicker:
                 continue
             marks = np.asarray(f.landmarks, np.float32) if f.landmarks is not None else None
             square = crop_square(
-                image, Detection(f.box, f.detection_score, marks), self.preprocessing.margin, self.preprocessing.align
+                image,
+                Detection(f.box, f.detection_score, marks, f.whole),
+                self.preprocessing.margin,
+                self.preprocessing.align,
             )
             if square.shape[0] > REVIEW_SIDE:
                 square = cv2.resize(square, (REVIEW_SIDE, REVIEW_SIDE), interpolation=cv2.INTER_AREA)

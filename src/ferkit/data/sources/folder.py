@@ -24,10 +24,8 @@ from ferkit.data.errors import ErrorPolicy
 from ferkit.data.sample import Sample, Split, one_hot
 from ferkit.data.storage import Encoded, Tree, decode_image
 from ferkit.errors import DataError
-from ferkit.imaging import header_size
+from ferkit.imaging import PHOTO_SIDE, header_size
 from ferkit.taxonomy import Taxonomy, canonical_name
-
-PHOTO_SIDE = 96  # pixels: a larger image is a photo to find the face in; a smaller one is a face crop already
 
 SPLIT_FOLDERS: dict[str, Split] = {
     "train": "train",
