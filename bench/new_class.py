@@ -1,7 +1,7 @@
 """A new class from a few faces (issue #15 item 2): contempt added to a model that never saw it.
 
 Usage (from the project root):
-    python bench/new_class.py [BASE] [--k 25 50 165] [--trainable head last_stage] [--set KEY=VALUE ...]
+    python bench/new_class.py [BASE] [--k 25 50 165] [--trainable head branch] [--set KEY=VALUE ...]
                               [--val-only] [--work DIR] [--out bench/results/new_class.json]
 
 BASE: a model file trained on FER-2013 alone, whose head has FER-2013's 7 classes (default
@@ -223,7 +223,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("base", nargs="?", default=BASE, help="model file trained on FER-2013 alone")
     ap.add_argument("--k", nargs="+", type=int, default=[25, 50, 165], help="training faces per class")
-    ap.add_argument("--trainable", nargs="+", default=["head", "last_stage"], choices=["head", "last_stage", "all"])
+    ap.add_argument(
+        "--trainable", nargs="+", default=["head", "branch"], choices=["head", "branch", "last_stage", "all"]
+    )
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides for every arm")
     ap.add_argument("--val-only", action="store_true", help="score validation splits only (for choosing settings)")
     ap.add_argument("--no-user", action="store_true", help="skip timing the 504-face command-line run")

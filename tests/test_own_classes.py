@@ -124,6 +124,37 @@ def test_last_stage_trains_and_kept_rows_stay(tmp_path, two_heads):
     assert torch.equal(new["fc.weight"][:10], old["fc.weight"]) and torch.equal(new["fc.bias"][:10], old["fc.bias"])
 
 
+def test_a_branch_trains_its_own_last_stage_and_leaves_every_old_output_exact(tmp_path, two_heads):
+    folder = _my_faces(tmp_path / "my_faces")
+    path = train(_config(tmp_path, two_heads, folder, "model.trainable=branch", "epochs=2"))
+    mf, old = load_model_file(path), load_model_file(two_heads)
+    assert mf.arch_kwargs == {**KWARGS, "branch": [10, 13]} and [h.name for h in mf.heads] == ["a", "b", "my_faces"]
+    new_sd, old_sd = mf.state_dict, old.state_dict
+    assert all(torch.equal(new_sd[k], v) for k, v in old_sd.items() if not k.startswith("fc."))  # the whole trunk
+    assert torch.equal(new_sd["fc.weight"][:10], old_sd["fc.weight"])
+    last = max(int(k.split(".")[1]) for k in old_sd if k.startswith("stages."))
+    moved = [k for k in new_sd if k.startswith("branch.") and "num_batches" not in k]
+    assert moved and any(not torch.equal(new_sd[k], old_sd[f"stages.{last}.{k[7:]}"]) for k in moved)  # it trained
+    faces = np.stack([pattern_face(i % 3, np.random.default_rng(i)) for i in range(12)])
+    np.testing.assert_array_equal(_logits(path, faces)[:, :10], _logits(two_heads, faces))  # bit for bit
+    mine = Predictor.from_file(path, detector="haar", head="my_faces")
+    assert mine.classes == ("happy", "neutral", "confused") and mine.classify(faces).shape == (12, 3)
+    from ferkit.export import export_onnx
+    from ferkit.inference.backends import load_backend
+
+    onnx_b, _ = load_backend(export_onnx(path, tmp_path / "branch.onnx"), "onnx")
+    x = torch.from_numpy(faces).unsqueeze(1).float().numpy() / 255
+    np.testing.assert_allclose(onnx_b.logits(x), _logits(path, faces), atol=1e-4)  # the branch exports too
+    with pytest.raises(ConfigError, match="has a branch already"):  # one branch per model
+        train(_config(tmp_path / "again", path, _my_faces(tmp_path / "other"), "model.trainable=branch"))
+    then = train(_config(tmp_path / "then", path, tmp_path / "other", "epochs=1"))  # a head after the branch
+    assert [h.name for h in load_model_file(then).heads] == ["a", "b", "my_faces", "other"]
+    np.testing.assert_array_equal(_logits(then, faces)[:, :13], _logits(path, faces))  # the branch's head too
+    with pytest.raises(ConfigError, match="needs model.keep_heads"):
+        cfg = load_config(None, [f"data.sources=[{folder}]", "model.trainable=branch", f"out={tmp_path / 'x'}"])
+        train(cfg)
+
+
 def test_bad_own_data_is_an_error_that_says_what(tmp_path, two_heads):
     few = _my_faces(tmp_path / "few", {"neutral": 8, "confused": 3})
     with pytest.raises(ConfigError, match=r"confused \(3\).*at least 5"):

@@ -84,8 +84,10 @@ class ModelConfig:
     keep_heads: bool = False
     # what trains: all (every weight); head (the classifier only: the trunk is frozen, its BatchNorm in eval mode,
     # so kept heads' outputs do not change at all); last_stage (the classifier and the trunk's last stage: kept
-    # heads' outputs then change a little). With keep_heads, kept heads' own weights never train.
-    trainable: Literal["all", "head", "last_stage"] = "all"
+    # heads' outputs then change a little); branch (with keep_heads: the new heads get their own copy of the trunk's
+    # last stage, which trains with them, while the trunk and kept heads stay exactly as they were; fernet_* models).
+    # With keep_heads, kept heads' own weights never train.
+    trainable: Literal["all", "head", "last_stage", "branch"] = "all"
 
 
 @dataclass

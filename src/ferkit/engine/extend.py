@@ -1,6 +1,9 @@
 """Your own classes: fine-tune a trained model to a new head (``model.keep_heads``) and train only part of it
 (``model.trainable``).
 
+With ``trainable: branch`` the new heads get their own copy of the trunk's last stage (a FerNet ``branch``), started
+from the trunk's weights and trained with them; the trunk itself stays frozen, so the kept heads stay exact too.
+
 A run that keeps heads starts from a model file, copies every one of its heads unchanged, and adds a head per new
 source after them. The kept heads' classifier rows are restored after every optimiser step (weight decay and
 momentum would otherwise move them), and with ``trainable: head`` the trunk is frozen with its BatchNorm in eval
@@ -43,6 +46,30 @@ def adopt_architecture(cfg: TrainConfig) -> TrainConfig:
 
     mf = load_model_file(init_path(cfg.model.init))
     return replace(cfg, model=replace(cfg.model, name=mf.arch, kwargs=dict(mf.arch_kwargs)))
+
+
+def with_branch(cfg: TrainConfig, heads: list[Head], n_kept: int) -> TrainConfig:
+    """``cfg`` with ``model.kwargs.branch`` set to the new heads' logit columns, for ``trainable: branch``.
+
+    Raises:
+        ConfigError: not a keep_heads run, or model.init has a branch already.
+    """
+    if cfg.model.trainable != "branch":
+        return cfg
+    if not n_kept:
+        raise ConfigError(
+            "model.trainable=branch gives new heads their own copy of the last stage; it needs model.keep_heads: "
+            "true and a model.init whose heads are kept"
+        )
+    if cfg.model.kwargs.get("branch"):
+        raise ConfigError(
+            f"model.trainable=branch: model.init={cfg.model.init} has a branch already (columns "
+            f"{cfg.model.kwargs['branch']}); add this head with model.trainable=head, or branch from a model "
+            "without one"
+        )
+    start = sum(len(h.classes) for h in heads[:n_kept])
+    stop = sum(len(h.classes) for h in heads)
+    return replace(cfg, model=replace(cfg.model, kwargs={**cfg.model.kwargs, "branch": [start, stop]}))
 
 
 def kept_heads(cfg: TrainConfig) -> list[Head]:
@@ -109,7 +136,7 @@ def freeze(model: nn.Module, heads: list[Head], n_kept: int, trainable: str) -> 
     """Freeze what ``trainable`` leaves out, and remember the first ``n_kept`` heads' rows; None when nothing is.
 
     Raises:
-        ConfigError: ``trainable: last_stage`` for a model without ``stages``.
+        ConfigError: ``trainable: last_stage`` for a model without ``stages``, or ``branch`` without a branch.
     """
     from ferkit.models import head_of
 
@@ -126,6 +153,11 @@ def freeze(model: nn.Module, heads: list[Head], n_kept: int, trainable: str) -> 
                     f"model.trainable=last_stage: {type(model).__name__} has no stages (fernet_* models have)"
                 )
             keep.add(next(n for n, m in model.named_modules() if m is stages[-1]))
+        if trainable == "branch":
+            branch = getattr(model, "branch", None)
+            if not isinstance(branch, nn.Module):
+                raise ConfigError(f"model.trainable=branch: {type(model).__name__} cannot branch (fernet_* models can)")
+            keep.add(next(n for n, m in model.named_modules() if m is branch))
         for n, p in model.named_parameters():
             if not any(n == k or n.startswith(k + ".") for k in keep):
                 p.requires_grad_(False)

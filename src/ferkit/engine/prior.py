@@ -48,9 +48,10 @@ def init_weights(model: nn.Module, heads: list[Head], cfg: TrainConfig) -> None:
         init_from_dlib(model, cfg)
         return
     mf = load_model_file(init_path(cfg.model.init))
-    if mf.arch != cfg.model.name or json.dumps(mf.arch_kwargs, sort_keys=True) != json.dumps(
-        cfg.model.kwargs, sort_keys=True
-    ):
+    kwargs = dict(cfg.model.kwargs)
+    if cfg.model.trainable == "branch":  # the branch this run adds (``with_branch``) is not in the file
+        kwargs.pop("branch", None)
+    if mf.arch != cfg.model.name or json.dumps(mf.arch_kwargs, sort_keys=True) != json.dumps(kwargs, sort_keys=True):
         raise ConfigError(
             f"model.init={cfg.model.init}: holds {mf.arch} {mf.arch_kwargs}, "
             f"but the config builds {cfg.model.name} {cfg.model.kwargs}"
@@ -64,6 +65,12 @@ def init_weights(model: nn.Module, heads: list[Head], cfg: TrainConfig) -> None:
                 own[key][i] = value[j]
         else:
             own[key] = value
+    stages = getattr(model, "stages", None)
+    if getattr(model, "branch", None) is not None and isinstance(stages, nn.Sequential):
+        last = f"stages.{len(stages) - 1}."  # a new branch starts as a copy of the trunk's last block
+        for key in own:
+            if key.startswith("branch.") and key not in mf.state_dict:
+                own[key] = mf.state_dict[last + key.removeprefix("branch.")].clone()
     model.load_state_dict(own)
 
 

@@ -24,7 +24,7 @@ from ferkit.data.fusion import Fused
 from ferkit.engine.calibrate import fit_class_bias, fit_temperature
 from ferkit.engine.checkpoint import ModelFile, atomic_torch_save, load_model_file, save_model_file
 from ferkit.engine.distributed import all_reduce_mean, init_distributed, pick_device
-from ferkit.engine.extend import Frozen, adopt_architecture, freeze, init_path
+from ferkit.engine.extend import Frozen, adopt_architecture, freeze, init_path, with_branch
 from ferkit.engine.losses import distillation_loss, partial_label_loss
 from ferkit.engine.prior import DLIB_INIT, Teacher, init_weights, load_teacher
 from ferkit.engine.run_data import Data, class_weights, data_summary, epoch_order, prepare_data
@@ -211,6 +211,7 @@ def train(
     out = Path(cfg.out).expanduser()
     claim_run_folder(out, cfg.out, resume, force, info.main)  # before the data is read: a refusal costs nothing
     data = prepare_data(cfg)
+    cfg = with_branch(cfg, data.heads, data.kept)  # trainable: branch: the new heads' columns come from a branch
     classes = list(data.train.taxonomy.classes)
     model = build_model(cfg.model.name, num_classes=len(classes), **cfg.model.kwargs)
     if cfg.model.init and not resume:

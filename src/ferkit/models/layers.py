@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import nn
 
@@ -34,9 +36,27 @@ class HeadsLinear(nn.Linear):
         self.weight, self.bias = linear.weight, linear.bias
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.per_head([x] * len(self.sizes))
+
+    def per_head(self, xs: list[torch.Tensor]) -> torch.Tensor:
+        """Logits with head ``i``'s columns computed from features ``xs[i]``."""
         ws = self.weight.split(self.sizes)
         bs = self.bias.split(self.sizes) if self.bias is not None else [None] * len(ws)
-        return torch.cat([nn.functional.linear(x, w, b) for w, b in zip(ws, bs, strict=True)], dim=1)
+        return torch.cat([nn.functional.linear(x, w, b) for x, w, b in zip(xs, ws, bs, strict=True)], dim=1)
+
+
+def two_path_logits(fc: nn.Linear, trunk: torch.Tensor, branch: torch.Tensor, cols: tuple[int, int]) -> torch.Tensor:
+    """Logits of a model with a branch: columns ``cols[0]:cols[1]`` from the branch's features, the rest from the
+    trunk's. With a ``HeadsLinear``, each head is still its own product (a head lies wholly on one side)."""
+    start, stop = cols
+    if isinstance(fc, HeadsLinear):
+        edges = [0, *itertools.accumulate(fc.sizes)]
+        return fc.per_head([branch if start <= a < stop else trunk for a in edges[:-1]])
+    w, b = fc.weight, fc.bias
+    parts = [(trunk, 0, start), (branch, start, stop), (trunk, stop, fc.out_features)]
+    return torch.cat(
+        [nn.functional.linear(x, w[i:j], b[i:j] if b is not None else None) for x, i, j in parts if j > i], dim=1
+    )
 
 
 def split_heads(model: nn.Module, name: str, sizes: list[int]) -> None:

@@ -2,6 +2,10 @@
 
 Stem at full resolution, then stages that halve the resolution and widen; each stage is residual blocks of
 two 3x3 convolutions with BatchNorm. Global average pooling and dropout feed a linear head.
+
+A FerNet may carry a branch (``branch=(start, stop)``): a second copy of its last block whose features feed logit
+columns ``start:stop`` (heads added later, ``model.trainable: branch``), while every other column still comes from
+the trunk's own last block. The branch trains with its heads; the trunk and the other heads stay as they were.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ import torch
 from torch import nn
 
 from ferkit.models import register_model
-from ferkit.models.layers import Normalize
+from ferkit.models.layers import Normalize, two_path_logits
 
 
 def conv_bn(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
@@ -42,6 +46,7 @@ class FerNet(nn.Module):
         widths: tuple[int, ...] = (16, 48, 96, 192),
         depths: tuple[int, ...] = (1, 1, 2, 1),
         dropout: float = 0.3,
+        branch: tuple[int, int] | list[int] | None = None,
     ) -> None:
         super().__init__()
         self.norm = Normalize()
@@ -57,15 +62,32 @@ class FerNet(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)  # (B, C, 6, 6) -> (B, C, 1, 1)
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(cin, num_classes)
+        self.branch_cols = (int(branch[0]), int(branch[1])) if branch else None
+        self.branch: nn.Module | None = None
+        if self.branch_cols is not None:
+            start, stop = self.branch_cols
+            if not 0 <= start < stop <= num_classes:
+                raise ValueError(f"branch columns {start}:{stop} do not lie within {num_classes} classes")
+            last = stages[-1]  # the same block again, for the branch's heads
+            self.branch = BasicBlock(last.conv1[0].in_channels, cin, last.conv1[0].stride[0])
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.stages(self.stem(self.norm(x)))
 
     def forward_head(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.dropout(torch.flatten(self.pool(x), 1)))
+        return self.fc(self._pooled(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
+        if self.branch is None or self.branch_cols is None:
+            return self.forward_head(self.forward_features(x))
+        h = self.stem(self.norm(x))
+        for block in self.stages[:-1]:
+            h = block(h)
+        trunk, branch = self.stages[-1](h), self.branch(h)
+        return two_path_logits(self.fc, self._pooled(trunk), self._pooled(branch), self.branch_cols)
+
+    def _pooled(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(torch.flatten(self.pool(x), 1))
 
 
 @register_model
