@@ -77,7 +77,9 @@ def main() -> int:
         }
         rows.append(row)
         print(json.dumps(row), flush=True)
-    res = {**provenance("crops.py"), "model": str(args.model or "default"), "n": len(idx), "rows": rows}
+    from ferkit.shipped import DEFAULT
+
+    res = {**provenance("crops.py"), "model": str(args.model or DEFAULT), "n": len(idx), "rows": rows}
     Path(args.out).write_text(json.dumps(res, indent=1) + "\n")
     print(table(res))
     return 0

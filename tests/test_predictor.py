@@ -134,6 +134,7 @@ def test_a_small_image_without_a_found_face_is_a_face_crop(model_file):
     )
     assert Predictor.from_file(model_file, detector=FixedDetector([]), whole_image="never").predict(crop) == []
     assert p.predict(np.full((40, 40, 3), 128, np.uint8)) == []  # one flat grey is never a face crop
+    assert p.predict(crop[:15]) == [] and len(p.predict(crop[:16])) == 1  # nor is a sliver under 16 px
     found = Predictor.from_file(model_file, detector=FixedDetector([Detection((10.0, 10.0, 40.0, 50.0), 0.9)]))
     (g,) = found.predict(crop)  # a face found in a small image: its detected crop, not the whole image
     assert not g.whole and g.box == (10.0, 10.0, 40.0, 50.0)

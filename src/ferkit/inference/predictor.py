@@ -29,6 +29,7 @@ PRETRAINED = shipped.DEFAULT  # the default shipped model's name
 # which images where no face is found are classified whole, as one face crop: small ones (at most PHOTO_SIDE pixels
 # a side, what class folders take as crops), every one (a folder of face crops), or none
 WholeImage = Literal["small", "always", "never"]
+MIN_WHOLE_SIDE = 16  # pixels: a smaller image is never a face crop (training's smallest faces are 16 px)
 FLAT_STD = 2.0  # grey levels: an image whose standard deviation is below this is blank, never a face crop
 
 
@@ -145,7 +146,8 @@ class Predictor:
                 ``Face`` with ``detection_score`` 0.0 and a box covering the image), when it is ``small`` (the
                 default: at most ``PHOTO_SIDE`` = 96 pixels wide and tall, the size class folders take as face crops),
                 ``always`` (every image is a face crop: a folder of ready-made crops), or ``never``. Where a face is
-                found, its detected crop is used either way; a blank image (one grey level) is never a face.
+                found, its detected crop is used either way. A blank image (one grey level), or one under 16 px a
+                side, is never a face.
         """
         b, info = load_backend(path, backend, threads)
         if isinstance(detector, str):
@@ -256,7 +258,8 @@ class Predictor:
         """What an image where the detector found nothing gives: the whole image as one face crop, or nothing."""
         small = max(image.shape[:2]) <= PHOTO_SIDE
         take = self.whole_image == "always" or (self.whole_image == "small" and small)
-        return [whole_image(image)] if take and not _flat(image) else []
+        tiny = min(image.shape[:2]) < MIN_WHOLE_SIDE
+        return [whole_image(image)] if take and not tiny and not _flat(image) else []
 
     def _face(self, d: Detection, p: np.ndarray) -> Face:
         i = int(p.argmax())
