@@ -125,6 +125,16 @@ all crops per `whole_image` setting (a crop without a face counts as wrong), and
 """
 
 
+def new_class_block(d: dict) -> str:
+    sys.path.insert(0, str(ROOT / "bench"))
+    from new_class import table
+
+    return f"""`{d["command"]}` on {d["date"]}, {d["machine"]}; test splits, scored once:
+
+{table(d)}
+"""
+
+
 def rounds_note(rounds: int | None) -> str:
     return f", then the median of {rounds} rounds that interleave all measures" if rounds else ""
 
@@ -157,6 +167,8 @@ def main() -> int:
         text = replace(text, "load", load_block(json.loads((RESULTS / "serve_load.json").read_text())))
     if (RESULTS / "shares.json").exists():
         text = replace(text, "shares", shares_block(json.loads((RESULTS / "shares.json").read_text())))
+    if (RESULTS / "new_class.json").exists():
+        text = replace(text, "new_class", new_class_block(json.loads((RESULTS / "new_class.json").read_text())))
     if (RESULTS / "crops.json").exists():
         text = replace(text, "crops", crops_block(json.loads((RESULTS / "crops.json").read_text())))
     readme.write_text(text)
