@@ -129,10 +129,22 @@ def new_class_block(d: dict) -> str:
     sys.path.insert(0, str(ROOT / "bench"))
     from new_class import table
 
-    return f"""`{d["command"]}` on {d["date"]}, {d["machine"]}; test splits, scored once:
+    users = "; ".join(
+        f"`trainable: {u['trainable']}` {u['wall_s']:.0f} s wall ({u['cpu_s']:.0f} s CPU)"
+        for u in d.get("user_runs", [])
+    )
+    user = (
+        f"\nA user's run, `ferkit train --config configs/own-classes.yaml` on one folder of 504 faces (63 per "
+        f"class, its own 20% holdout): {users}.\n"
+        if users
+        else ""
+    )
+    return f"""`{d["command"]}` on {d["date"]}, {d["machine"]}; test splits, scored once; contempt on FER+ test,
+the other classes' accuracy on FER+ test (before: the old head's 7 classes), and the old head on FER-2013
+PrivateTest:
 
 {table(d)}
-"""
+{user}"""
 
 
 def rounds_note(rounds: int | None) -> str:
