@@ -258,8 +258,11 @@ class Predictor:
         """What an image where the detector found nothing gives: the whole image as one face crop, or nothing."""
         small = max(image.shape[:2]) <= PHOTO_SIDE
         take = self.whole_image == "always" or (self.whole_image == "small" and small)
-        tiny = min(image.shape[:2]) < MIN_WHOLE_SIDE
-        return [whole_image(image)] if take and not tiny and not _flat(image) else []
+        if not take or min(image.shape[:2]) < MIN_WHOLE_SIDE:
+            return []
+        whole = whole_image(image)
+        blank = float(crop_faces(image, [whole], self.info.preprocessing).std()) < FLAT_STD  # one grey level
+        return [] if blank else [whole]
 
     def _face(self, d: Detection, p: np.ndarray) -> Face:
         i = int(p.argmax())
@@ -272,11 +275,6 @@ class Predictor:
             landmarks=lm,
             detection_score=float(d.score),
         )
-
-
-def _flat(image: np.ndarray) -> bool:
-    """One grey level, give or take (a blank or single-colour image): never taken as a face crop."""
-    return float(to_face(image[..., :3] if image.ndim == 3 else image, 48).std()) < FLAT_STD
 
 
 def pretrained_path(backend: BackendName = "auto", name: str | None = None) -> Path:
