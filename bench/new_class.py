@@ -2,7 +2,8 @@
 
 Usage (from the project root):
     python bench/new_class.py [BASE] [--k 25 50 165] [--trainable head branch] [--set KEY=VALUE ...]
-                              [--val-only] [--work DIR] [--out bench/results/new_class.json]
+                              [--validate ferplus|holdout] [--val-only] [--work DIR]
+                              [--out bench/results/new_class.json]
 
 BASE: a model file trained on FER-2013 alone, whose head has FER-2013's 7 classes (default
 ``~/ferkit-runs/ablation-fer2013/model.ferkit``, from ``ferkit train --config configs/ablation-fer2013.yaml``).
@@ -10,10 +11,15 @@ BASE: a model file trained on FER-2013 alone, whose head has FER-2013's 7 classe
 For each K, K FER+ training faces per class are picked with a fixed seed, for the 8 FER+ emotions (a face's class:
 its unique majority vote, ``label.csv`` files), among the training faces without a near-duplicate among FER+ Valid
 and Test faces (fusion's perceptual hash), so no scored face is trained on. A class with fewer candidates gives all
-of them (the results say so); a smaller K's faces are the first of a larger K's. They are written losslessly as
-``train/<class>/*.png`` beside all FER+ Valid faces as ``val/<class>/*.png`` (model selection, calibration), and
-``configs/own-classes.yaml`` trains a new head, ``newclass``, on BASE with ``model.keep_heads`` and each
-``model.trainable`` asked for (``--set`` overrides more keys, for every arm).
+of them (the results say so); a smaller K's faces are the first of a larger K's. ``configs/own-classes.yaml`` trains
+a new head, ``newclass``, on BASE with ``model.keep_heads`` and each ``model.trainable`` asked for (``--set``
+overrides more keys, for every arm). What selects the epoch and fits the calibration (``--validate``):
+- ``ferplus`` (the default): every FER+ Valid face, in FER+'s own class mix (0.8% contempt). The picked faces are
+  written losslessly as ``train/<class>/*.png`` beside the FER+ Valid faces as ``val/<class>/*.png``.
+- ``holdout``: what a user has, their own faces: the picked faces alone are written as ``<class>/*.png``, and the
+  recipe's stratified holdout (``data.holdout``, a fifth) validates, so the new head trains on four fifths of them
+  and its operating point is set on faces in the same class mix as its training faces. FER+ Valid is then only
+  scored, as validation, never used to choose.
 
 Scored per arm, validation splits always, test splits once at the end of each arm unless ``--val-only``:
 - the new head on FER+ (8 emotions, unique majority): contempt recall and precision; accuracy over the faces of
@@ -95,13 +101,14 @@ def ferplus_parts(path: Path):
     return majority, named, train & ~leak, dict(zip(*np.unique(named[leak], return_counts=True), strict=True))
 
 
-def train_arm(folder: Path, base: str, trainable: str, out: Path, extra: list[str]) -> dict:
-    """``configs/own-classes.yaml`` on ``folder`` (its ``val/`` validates: no holdout), timed; the run's facts."""
+def train_arm(folder: Path, base: str, trainable: str, out: Path, extra: list[str], holdout: bool = False) -> dict:
+    """``configs/own-classes.yaml`` on ``folder``, timed; the run's facts. Its ``val/`` validates, or with
+    ``holdout`` the recipe's own stratified holdout of the folder's faces."""
     from ferkit.config import load_config
     from ferkit.engine.train import train
 
-    keys = [f"data.sources=[{{path: '{folder}', head: {HEAD}}}]", "data.holdout=0", f"model.init={base}",
-            f"model.trainable={trainable}", f"out={out}", *extra]  # fmt: skip
+    keys = [f"data.sources=[{{path: '{folder}', head: {HEAD}}}]", *([] if holdout else ["data.holdout=0"]),
+            f"model.init={base}", f"model.trainable={trainable}", f"out={out}", *extra]  # fmt: skip
     cfg = load_config(ROOT / "configs" / "own-classes.yaml", keys)
     load0, c0, t0 = os.getloadavg(), cpu_seconds(resource.RUSAGE_SELF), time.perf_counter()
     model = train(cfg, force=True)
@@ -227,6 +234,12 @@ def main() -> int:
         "--trainable", nargs="+", default=["head", "branch"], choices=["head", "branch", "last_stage", "all"]
     )
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides for every arm")
+    ap.add_argument(
+        "--validate",
+        choices=["ferplus", "holdout"],
+        default="ferplus",
+        help="what selects the epoch and calibrates: all FER+ Valid faces, or a stratified fifth of the picked faces",
+    )
     ap.add_argument("--val-only", action="store_true", help="score validation splits only (for choosing settings)")
     ap.add_argument("--no-user", action="store_true", help="skip timing the 504-face command-line run")
     ap.add_argument("--seed", type=int, default=0, help="seed of the face picks")
@@ -253,6 +266,7 @@ def main() -> int:
         "base": base,
         "base_heads": [h.to_dict() for h in base_scorer.info.heads],
         "overrides": args.set,
+        "validate": args.validate,
         "seed": args.seed,
         "candidates_per_class": pool,
         "leaked_train_faces_left_out": {str(k): int(v) for k, v in leaked.items()},
@@ -264,12 +278,15 @@ def main() -> int:
     val = ferplus.splits == "val"
     for k in args.k:
         rows, counts = picked_rows(named, idx, classes, k, args.seed)
-        folder = work / f"faces-k{k}-seed{args.seed}"
+        own = args.validate == "holdout"
+        folder = work / f"faces-k{k}-seed{args.seed}{'-own' if own else ''}"
         if not folder.exists():
-            write_faces(folder / "train", ferplus.images[rows], named[rows], ferplus.ids[rows])
-            write_faces(folder / "val", ferplus.images[val], named[val], ferplus.ids[val])
+            write_faces(folder if own else folder / "train", ferplus.images[rows], named[rows], ferplus.ids[rows])
+            if not own:
+                write_faces(folder / "val", ferplus.images[val], named[val], ferplus.ids[val])
         for trainable in args.trainable:
-            arm = train_arm(folder, base, trainable, work / f"k{k}-{trainable}", args.set)
+            run = work / f"k{k}-{trainable}{'-own' if own else ''}"
+            arm = train_arm(folder, base, trainable, run, args.set, holdout=own)
             new = Scorer(Path(arm["model"]), fer2013, ferplus)
             arm = {"k": k, "faces_per_class": counts, "short_classes": {c: n for c, n in counts.items() if n < k},
                    **arm, **score_arm(base_scorer, new, old_head, splits)}  # fmt: skip
@@ -284,7 +301,8 @@ def main() -> int:
             run = work / f"user-{trainable}"
             results["user_runs"].append(time_user_run(folder, base, trainable, run, args.set))
             print(json.dumps(results["user_runs"][-1]), flush=True)
-    default = work / "new_class-val.json" if args.val_only else ROOT / "bench" / "results" / "new_class.json"
+    name = "new_class" if args.validate == "ferplus" else f"new_class-{args.validate}"
+    default = work / f"{name}-val.json" if args.val_only else ROOT / "bench" / "results" / f"{name}.json"
     out = Path(args.out) if args.out else default
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1))
