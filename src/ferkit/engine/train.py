@@ -310,8 +310,9 @@ def _load_state(path: Path, cfg: TrainConfig) -> dict:
     saved, now = _with_defaults(state.get("config", {}), to_dict(TrainConfig())), to_dict(cfg)
     saved, now = _resolved_paths(saved), _resolved_paths(now)
     # more epochs, or calibration redone: neither changes the training so far; nor does where the run folder is
-    # (``runs/x/``, its absolute path, or the folder moved elsewhere: last.pt is read from where it is now)
-    free = {"epochs", "calibrate", "out"}
+    # (``runs/x/``, its absolute path, or the folder moved elsewhere: last.pt is read from where it is now), nor how
+    # many CPU threads run it (a machine shared with other work)
+    free = {"epochs", "calibrate", "out", "threads"}
     diff = sorted(k for k in set(saved) | set(now) if k not in free and saved.get(k) != now.get(k))
     if diff:
         raise ConfigError(f"{path}: cannot resume with a different config (differs in: {', '.join(diff)})")
