@@ -139,9 +139,15 @@ def new_class_block(d: dict) -> str:
         if users
         else ""
     )
-    return f"""`{d["command"]}` on {d["date"]}, {d["machine"]}; test splits, scored once; contempt on FER+ test,
-the other classes' accuracy on FER+ test (before: the old head's 7 classes), and the old head on FER-2013
-PrivateTest:
+    chosen = (
+        "epoch and calibration chosen on a stratified fifth of the K picked faces (the user's own holdout; the head "
+        "trains on the other four fifths)"
+        if d.get("validate") == "holdout"
+        else "epoch and calibration chosen on every FER+ Valid face"
+    )
+    return f"""`{d["command"]}` on {d["date"]}, {d["machine"]}; {chosen}; test splits, scored once;
+contempt on FER+ test, the other classes' accuracy on FER+ test (before: the old head's 7 classes), and the old head
+on FER-2013 PrivateTest:
 
 {table(d)}
 {user}"""
@@ -181,6 +187,9 @@ def main() -> int:
         text = replace(text, "shares", shares_block(json.loads((RESULTS / "shares.json").read_text())))
     if (RESULTS / "new_class.json").exists():
         text = replace(text, "new_class", new_class_block(json.loads((RESULTS / "new_class.json").read_text())))
+    if (RESULTS / "new_class-holdout.json").exists():
+        block = new_class_block(json.loads((RESULTS / "new_class-holdout.json").read_text()))
+        text = replace(text, "new_class_holdout", block)
     if (RESULTS / "crops.json").exists():
         text = replace(text, "crops", crops_block(json.loads((RESULTS / "crops.json").read_text())))
     readme.write_text(text)
