@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from synth import write_fer2013_csv
 from ferkit.config import load_config
 from ferkit.engine.checkpoint import load_model_file
 from ferkit.engine.train import train
-from ferkit.errors import ConfigError, ModelFileError
+from ferkit.errors import ConfigError, FewValidationFacesWarning, ModelFileError
 from ferkit.heads import Head
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +34,8 @@ def config_file(tmp_path, out="run", epochs=3, extra=""):
 def test_train_writes_a_run_and_learns(tmp_path):
     cfg = load_config(config_file(tmp_path, epochs=6))
     seen = []
-    path = train(cfg, on_epoch=seen.append)
+    with pytest.warns(FewValidationFacesWarning, match=r"fewer than 20 faces of some classes \(angry: 2, "):
+        path = train(cfg, on_epoch=seen.append)  # 14 validation faces: 2 per class
     run = tmp_path / "run"
     assert path == run / "model.ferkit"
     for name in ("config.yaml", "last.pt", "best.ferkit", "model.ferkit", "metrics.jsonl", "curves.png", "data.json"):
@@ -56,6 +58,7 @@ def test_train_writes_a_run_and_learns(tmp_path):
     assert torch.allclose(delta, torch.tensor([list(bias.values())] * 4), atol=1e-5)
     after = mf.metrics["calibration"]["val_acc_after_bias"]["val_acc"]
     assert after >= mf.metrics["calibration"]["val_acc_before_bias"]["val_acc"] - 0.001
+    assert mf.metrics["calibration"]["few_validation_faces"] == dict.fromkeys(mf.classes, 2)
 
 
 def test_missing_dataset_is_a_config_error(tmp_path):
@@ -276,7 +279,9 @@ def test_init_from_takes_the_architecture_from_the_file(tmp_path, model_file):
 def test_resume_on_a_finished_run_recalibrates_without_training(tmp_path):
     cfg = load_config(config_file(tmp_path, epochs=2))
     cfg.calibrate.class_bias = False
-    path = train(cfg)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FewValidationFacesWarning)  # no offsets: nothing to warn about
+        path = train(cfg)
     assert "class_bias" not in load_model_file(path).metrics["calibration"]
     best = (tmp_path / "run" / "best.ferkit").read_bytes()
     cfg.calibrate.class_bias, cfg.calibrate.max_accuracy_drop = True, 0.05  # calibration settings may change

@@ -56,3 +56,7 @@ class ImageTooLargeError(ImageError):
 
 class DetectorError(FerkitError):
     """A detector that cannot be built: model file missing, download failed, checksum mismatch."""
+
+
+class FewValidationFacesWarning(UserWarning):
+    """Calibration fitted on a class with few validation faces: its class offset mostly fits noise."""

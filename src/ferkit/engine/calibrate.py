@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+MIN_OFFSET_FACES = 20  # a class with fewer validation faces gets an offset that mostly fits those faces (a warning)
+
 
 def _nll(logits: np.ndarray, y: np.ndarray, t: float) -> float:
     z = logits / t
