@@ -8,9 +8,13 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 
 import numpy as np
+
+from ferkit.errors import FewValidationFacesWarning
+from ferkit.heads import Head, head_slices
 
 MIN_OFFSET_FACES = 20  # a class with fewer validation faces gets an offset that mostly fits those faces (a warning)
 
@@ -34,6 +38,18 @@ def fit_temperature(logits: np.ndarray, y: np.ndarray, lo: float = 0.05, hi: flo
             a = c
         c, d = b - g * (b - a), a + g * (b - a)
     return float(np.exp((a + b) / 2))
+
+
+def fit_head_temperatures(logits: np.ndarray, y: np.ndarray, masks: np.ndarray, heads: list[Head]) -> dict[str, float]:
+    """One temperature per head, fitted on the validation rows that its own sources label (``masks``: (N, K), the
+    columns each row's source labels; ``y``: column indices), among that head's columns; a head without such rows
+    gets none."""
+    temps = {}
+    for name, sl in head_slices(heads).items():
+        rows = masks[:, sl].any(1)
+        if rows.any():
+            temps[name] = fit_temperature(logits[rows][:, sl], y[rows] - sl.start)
+    return temps
 
 
 def _accuracies_and_macro_f1(logits: np.ndarray, y: np.ndarray, groups: np.ndarray, k: int) -> tuple[np.ndarray, float]:
@@ -89,3 +105,20 @@ def fit_class_bias(
             if on_step is not None:
                 on_step()
     return bias
+
+
+def warn_few_faces(y: np.ndarray, classes: list[str], start: int = 0, where: object = "") -> dict[str, int]:
+    """The classes (columns from ``start`` on) that validation holds, but fewer than ``MIN_OFFSET_FACES`` times,
+    with their counts; a ``FewValidationFacesWarning`` naming ``where`` (the run) lists them, if any."""
+    counts = np.bincount(y, minlength=len(classes))
+    few = {c: int(n) for c, n in zip(classes[start:], counts[start:], strict=True) if 0 < n < MIN_OFFSET_FACES}
+    if few:
+        listed = ", ".join(f"{c}: {n}" for c, n in few.items())
+        warnings.warn(
+            f"{where}: validation holds fewer than {MIN_OFFSET_FACES} faces of some classes ({listed}); their class "
+            "offsets fit a few faces and may not hold on others: hold out more faces of them (data.holdout) or set "
+            "calibrate.class_bias=false",
+            FewValidationFacesWarning,
+            stacklevel=3,
+        )
+    return few

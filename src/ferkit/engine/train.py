@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from torch import nn
 from ferkit.config import SourceConfig, TrainConfig, to_dict
 from ferkit.data.augment import build_augment
 from ferkit.data.fusion import Fused
-from ferkit.engine.calibrate import MIN_OFFSET_FACES, fit_class_bias, fit_temperature
+from ferkit.engine.calibrate import fit_class_bias, fit_head_temperatures, warn_few_faces
 from ferkit.engine.checkpoint import ModelFile, atomic_torch_save, load_model_file, save_model_file
 from ferkit.engine.distributed import all_reduce_mean, init_distributed, pick_device
 from ferkit.engine.extend import Frozen, adopt_architecture, freeze, init_path, with_branch
@@ -30,7 +29,7 @@ from ferkit.engine.losses import distillation_loss, partial_label_loss
 from ferkit.engine.prior import DLIB_INIT, Teacher, init_weights, load_teacher
 from ferkit.engine.run_data import Data, class_weights, data_summary, epoch_order, prepare_data
 from ferkit.engine.run_folder import claim_run_folder
-from ferkit.errors import ConfigError, FewValidationFacesWarning, ModelFileError
+from ferkit.errors import ConfigError, ModelFileError
 from ferkit.heads import Head, head_slices, with_temperatures
 from ferkit.models import build_model, check_model, head_of
 from ferkit.models.face_resnet import match_norm_stats
@@ -310,9 +309,8 @@ def _load_state(path: Path, cfg: TrainConfig) -> dict:
         raise ModelFileError(f"{path}: cannot resume, checkpoint unreadable ({type(e).__name__}: {e})") from None
     saved, now = _with_defaults(state.get("config", {}), to_dict(TrainConfig())), to_dict(cfg)
     saved, now = _resolved_paths(saved), _resolved_paths(now)
-    # more epochs, or calibration redone: neither changes the training so far; nor does where the run folder is
-    # (``runs/x/``, its absolute path, or the folder moved elsewhere: last.pt is read from where it is now), nor how
-    # many CPU threads run it (a machine shared with other work)
+    # more epochs, calibration redone, CPU threads: none changes the training so far; nor does where the run folder
+    # is (``runs/x/``, its absolute path, or the folder moved elsewhere: last.pt is read from where it is now)
     free = {"epochs", "calibrate", "out", "threads"}
     diff = sorted(k for k in set(saved) | set(now) if k not in free and saved.get(k) != now.get(k))
     if diff:
@@ -364,18 +362,8 @@ def _finish(out: Path, data: Data, device: torch.device, cfg: TrainConfig, progr
         head = head_of(model)[1]
         offsets = cfg.calibrate.class_bias and head.bias is not None
         kept = head_slices(mf.heads)[mf.heads[data.kept - 1].name].stop if data.kept else 0
-        if offsets:  # kept heads' offsets stay 0, so only the other columns' faces count
-            few = _few_faces(y, mf.classes, start=kept)
-            if few:
-                calibration["few_validation_faces"] = few
-                listed = ", ".join(f"{c}: {n}" for c, n in few.items())
-                warnings.warn(
-                    f"{out}: validation holds fewer than {MIN_OFFSET_FACES} faces of some classes ({listed}); their "
-                    "class offsets fit a few faces and may not hold on others: hold out more faces of them "
-                    "(data.holdout) or set calibrate.class_bias=false",
-                    FewValidationFacesWarning,
-                    stacklevel=2,
-                )
+        if offsets and (few := warn_few_faces(y, mf.classes, start=kept, where=out)):  # kept heads' offsets stay 0
+            calibration["few_validation_faces"] = few
         bar = _bar(1 + (2 * len(mf.classes) if offsets else 0) + 1, progress, "calibrate")  # logits, offsets, T
         logits = predict_fused(model, data.val, device)
         bar.update()
@@ -391,11 +379,7 @@ def _finish(out: Path, data: Data, device: torch.device, cfg: TrainConfig, progr
             calibration["val_acc_before_bias"] = val_accuracy(logits, data.val)
             logits = logits + bias  # the model's logits now (the offsets live in its head)
             calibration["val_acc_after_bias"] = val_accuracy(logits, data.val)
-        temps = {}  # one temperature per head, fitted on the validation rows of its own sources
-        for name, sl in head_slices(mf.heads).items():
-            rows = data.val.masks[:, sl].any(1)
-            if rows.any():
-                temps[name] = fit_temperature(logits[rows][:, sl], y[rows] - sl.start)
+        temps = fit_head_temperatures(logits, y, data.val.masks, mf.heads)
         mf.heads = with_temperatures(mf.heads, temps)
         mf.temperature = mf.heads[0].temperature
         calibration["temperatures"] = temps
@@ -405,12 +389,6 @@ def _finish(out: Path, data: Data, device: torch.device, cfg: TrainConfig, progr
     save_model_file(mf, out / "model.ferkit")
     history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
     plot_curves(history, out / "curves.png")
-
-
-def _few_faces(y: np.ndarray, classes: list[str], start: int = 0) -> dict[str, int]:
-    """The classes (columns from ``start`` on) that validation holds, but fewer than ``MIN_OFFSET_FACES`` times."""
-    counts = np.bincount(y, minlength=len(classes))
-    return {c: int(n) for c, n in zip(classes[start:], counts[start:], strict=True) if 0 < n < MIN_OFFSET_FACES}
 
 
 def _bar(total: int, enabled: bool, desc: str):
