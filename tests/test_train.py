@@ -241,10 +241,29 @@ def test_init_starts_from_a_model_file_matching_classes_by_name(tmp_path):
     assert torch.equal(dst.fc.weight[1], fresh[1])  # contempt: unknown to the file, freshly initialised
 
     cfg.model.kwargs = {"widths": [16, 16, 24, 32]}
-    with pytest.raises(ConfigError, match="a.ferkit: holds fernet_s"):
+    with pytest.raises(ConfigError, match=r"a.ferkit: holds fernet_s .*\(stages.2.*\(16,.* in the file, \(24,"):
         init_weights(
             build_model("fernet_s", num_classes=3, **cfg.model.kwargs), [Head("default", ("a", "b", "c"))], cfg
         )
+
+
+def test_init_accepts_other_kwargs_where_every_weight_still_fits(tmp_path):
+    from ferkit.engine.checkpoint import ModelFile, save_model_file
+    from ferkit.engine.prior import init_weights
+    from ferkit.models import build_model
+
+    torch.manual_seed(1)
+    src = build_model("face_resnet", num_classes=2, input_size=80)
+    save_model_file(ModelFile("face_resnet", {"input_size": 80}, ["happy", "sad"], state_dict=src.state_dict()),
+                    tmp_path / "a.ferkit")  # fmt: skip
+    cfg = load_config(config_file(tmp_path))
+    cfg.model.name, cfg.model.kwargs, cfg.model.init = "face_resnet", {"input_size": 96}, str(tmp_path / "a.ferkit")
+    torch.manual_seed(2)
+    dst = build_model("face_resnet", num_classes=2, input_size=96)  # input_size changes no weight's shape
+    init_weights(dst, [Head("default", ("happy", "sad"))], cfg)
+    for key, value in src.state_dict().items():
+        assert torch.equal(dst.state_dict()[key], value), key
+    assert dst.input_size == 96
 
 
 def test_fine_tune_run_starts_where_the_file_left_off(tmp_path):

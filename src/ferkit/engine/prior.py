@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -35,7 +34,8 @@ def init_from(cfg: TrainConfig, path: str | Path) -> TrainConfig:
 def init_weights(model: nn.Module, heads: list[Head], cfg: TrainConfig) -> None:
     """Start ``model`` (with classifier heads ``heads``) from the weights of the model file ``cfg.model.init``.
 
-    The file must hold the same architecture and kwargs. The classifier (the model's last ``nn.Linear``) is copied
+    The file must hold the same architecture with weights of the same shapes (kwargs that change no
+    weight, such as face_resnet's ``input_size``, may differ). The classifier (the model's last ``nn.Linear``) is copied
     row by row for the classes both know, matched by name and head (``ferkit.heads.match_columns``: a single-head
     file starts every head); rows of classes the file lacks keep their fresh initialisation.
     ``model.init: dlib`` starts a ``face_resnet`` from dlib's face-recognition ResNet instead (``init_from_dlib``).
@@ -48,16 +48,14 @@ def init_weights(model: nn.Module, heads: list[Head], cfg: TrainConfig) -> None:
         init_from_dlib(model, cfg)
         return
     mf = load_model_file(init_path(cfg.model.init))
-    kwargs = dict(cfg.model.kwargs)
-    if cfg.model.trainable == "branch":  # the branch this run adds (``with_branch``) is not in the file
-        kwargs.pop("branch", None)
-    if mf.arch != cfg.model.name or json.dumps(mf.arch_kwargs, sort_keys=True) != json.dumps(kwargs, sort_keys=True):
-        raise ConfigError(
-            f"model.init={cfg.model.init}: holds {mf.arch} {mf.arch_kwargs}, "
-            f"but the config builds {cfg.model.name} {cfg.model.kwargs}"
-        )
     head = head_of(model)[0]
     own = model.state_dict()
+    misfit = _misfit(own, mf.state_dict, head)
+    if mf.arch != cfg.model.name or misfit:
+        raise ConfigError(
+            f"model.init={cfg.model.init}: holds {mf.arch} {mf.arch_kwargs}, "
+            f"but the config builds {cfg.model.name} {cfg.model.kwargs}" + (f" ({misfit})" if misfit else "")
+        )
     rows = [(i, j) for i, j in enumerate(match_columns(heads, mf.heads)) if j >= 0]
     for key, value in mf.state_dict.items():
         if key.startswith(head + "."):
@@ -72,6 +70,23 @@ def init_weights(model: nn.Module, heads: list[Head], cfg: TrainConfig) -> None:
             if key.startswith("branch.") and key not in mf.state_dict:
                 own[key] = mf.state_dict[last + key.removeprefix("branch.")].clone()
     model.load_state_dict(own)
+
+
+def _misfit(own: dict[str, torch.Tensor], theirs: dict[str, torch.Tensor], head: str) -> str:
+    """Why the file's trunk weights do not fit the model, or "" when they do. Kwargs that change no weight (such as
+    face_resnet's ``input_size``) may differ; the head's rows are matched by class, and a branch this run adds
+    (``trainable: branch``) starts from the trunk, so neither needs to be in the file."""
+    for key, value in theirs.items():
+        if key.startswith(head + "."):
+            continue
+        if key not in own:
+            return f"the model has no weight {key}"
+        if own[key].shape != value.shape:
+            return f"{key}: {tuple(value.shape)} in the file, {tuple(own[key].shape)} in the model"
+    for key in own:
+        if key not in theirs and not key.startswith((head + ".", "branch.")):
+            return f"the file has no weight {key}"
+    return ""
 
 
 def init_from_dlib(model: nn.Module, cfg: TrainConfig) -> None:
