@@ -1,3 +1,5 @@
+import cv2
+import numpy as np
 import pytest
 import synth
 
@@ -19,8 +21,11 @@ def _append(path, line):
 
 @pytest.mark.parametrize(
     ("line", "match"),
-    [("0,1 2 3,Training", "expected 2304 pixels"), ("9,{p},Training", "unknown emotion code 9"),
-     ("x,{p},Training", "not an integer"), ("0,{p},Nope", "unknown Usage")],
+    [("0,1 2 3,Training", r"square face's pixels \(48x48 = 2304\), found 3"),
+     ("9,{p},Training", "unknown emotion code 9"),
+     ("x,{p},Training", "'x' is neither a code 0..6 nor one of"), ("0,{p},Nope", "unknown Usage 'Nope'"),
+     ("2.5,{p},Training", "unknown emotion code 2.5"), ("0,{p} 7.5,Training", "pixels are not all integers"),
+     ("0,{p} 300,Training", "found 2305"), ("0,,Training", "found 0 values"), ("0", "at least 3 fields")],
 )  # fmt: skip
 def test_csv_bad_rows(tmp_path, line, match):
     path = synth.fer2013_csv(tmp_path / "fer2013.csv", [(0, "Training")])
@@ -30,6 +35,73 @@ def test_csv_bad_rows(tmp_path, line, match):
     assert e.value.row == 3 and e.value.path.endswith("fer2013.csv")
     src = read_source(path, on_error="skip")
     assert len(src) == 1 and src.skipped[0].where.endswith("fer2013.csv, row 3")
+
+
+def _rows(text_rows, header="emotion,pixels,Usage", delimiter=","):
+    return header + "\n" + "".join(delimiter.join(r) + "\n" for r in text_rows)
+
+
+def test_csv_in_other_styles_reads_the_same_faces(tmp_path):
+    """Kaggle's icml_face_data.csv order with spaces, extra columns, other delimiters, names for codes, CRLF and
+    blank lines, a BOM, Latin-1 bytes in another column: all the same three faces with the same labels."""
+    faces = [synth.face(i) for i in range(3)]
+    px = [synth.pixels(f) for f in faces]
+    codes, usages = ["0", "3", "6"], ["Training", "PublicTest", "PrivateTest"]
+    want = read_source(synth.fer2013_csv(tmp_path / "ref" / "fer2013.csv", list(zip([0, 3, 6], usages, strict=True))))
+    cup = list(zip(codes, usages, px, strict=True))
+    variants = {
+        "icml.csv": _rows([(c, u, p) for c, u, p in cup], "emotion, Usage, pixels"),
+        "extra.csv": _rows([(str(i), "x", c, p, u) for i, (c, u, p) in enumerate(cup)],
+                           "id,source,Emotion,Pixels,USAGE"),
+        "semi.csv": _rows([(c, p, u) for c, u, p in cup], "emotion;pixels;Usage", ";"),
+        "tabs.tsv": _rows([(c, p, u) for c, u, p in cup], "emotion\tpixels\tUsage", "\t"),
+        "names.csv": _rows([(n, p, u) for n, (_, _, p), u in zip(["Angry", "happy", "NEUTRAL"], cup,
+                                                                 ["train", "val", "test"], strict=True)]),
+        "floats.csv": _rows([(c + ".0", '"' + p.replace(" ", ",") + '"', u) for c, u, p in cup]),
+    }  # fmt: skip
+    for name, text in variants.items():
+        (tmp_path / name).write_text(text)
+    (tmp_path / "crlf.csv").write_bytes(("\ufeff" + variants["icml.csv"] + "\n\n").replace("\n", "\r\n").encode())
+    (tmp_path / "latin.csv").write_bytes(variants["extra.csv"].replace(",x,", ",Jos\xe9,").encode("latin-1"))
+    for name in [*variants, "crlf.csv", "latin.csv"]:
+        got = read_source(tmp_path / name)
+        assert got.format == "fer2013-csv", name
+        assert got.splits.tolist() == want.splits.tolist(), name
+        assert got.labels.tolist() == want.labels.tolist(), name
+        assert np.array_equal(got.images, want.images), name
+
+
+def test_csv_blank_lines_keep_row_numbers_and_other_sizes_are_resized(tmp_path):
+    big = synth.face(7, size=64)
+    path = tmp_path / "faces.csv"
+    path.write_text(_rows([("1", synth.pixels(big), "Training"), ("", "", ""), ("2", "1 2 3", "Training")]) + "\n")
+    with pytest.raises(DataError, match="found 3 values") as e:
+        read_source(path)
+    assert e.value.row == 4  # the blank line 3 is counted as a line, not read as a row
+    src = read_source(path, on_error="skip")
+    assert len(src) == 1 and src.images.shape == (1, 48, 48)
+    assert np.array_equal(src.images[0], cv2.resize(big, (48, 48), interpolation=cv2.INTER_AREA))
+
+
+def test_two_csv_files_in_one_folder_are_two_datasets(tmp_path):
+    a = synth.fer2013_csv(tmp_path / "a.csv", [(0, "Training")] * 2, seed=0)
+    b = synth.fer2013_csv(tmp_path / "b.csv", [(3, "Training")] * 5, seed=10)
+    from ferkit.data import load_source
+
+    first, second = load_source(a), load_source(b)  # cached: the cache key must tell the two files apart
+    assert (len(first), len(second)) == (2, 5)
+    assert not np.array_equal(first.images[0], second.images[0])
+    assert len(load_source(a)) == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "match"),
+    [("empty.csv", b"", "empty file"), ("faces.csv.gz", b"\x1f\x8b\x08", "compressed file ferkit does not open")],
+)  # fmt: skip
+def test_files_that_are_not_a_dataset_say_why(tmp_path, name, data, match):
+    (tmp_path / name).write_bytes(data)
+    with pytest.raises(DataError, match=match):
+        read_source(tmp_path / name)
 
 
 def test_folders_public_private_split(tmp_path):

@@ -11,7 +11,7 @@ import importlib
 import sys
 
 from ferkit import __version__
-from ferkit.errors import FerkitError
+from ferkit.errors import DataError, FerkitError
 
 # A module missing from a smaller install -> (what it is, the extra that brings it).
 EXTRAS = {
@@ -52,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
             return int(args.func(args) or 0)
     except FerkitError as e:
         print(f"ferkit {args.verb}: error: {e}", file=sys.stderr)
+        if isinstance(e, DataError) and e.row is not None and hasattr(args, "on_error"):
+            print("  (to skip bad records and list them, pass --on-error skip)", file=sys.stderr)
         return 1
     except ModuleNotFoundError as e:  # an optional dependency of this verb is not installed: one line, no traceback
         what, extra = EXTRAS.get((e.name or "").split(".")[0], (None, None))

@@ -79,10 +79,11 @@ class Tree:
         return [n for n in self._names if n.startswith(pre) and n.lower().endswith(IMAGE_SUFFIXES)]
 
     def content_key(self) -> str:
-        """A cheap fingerprint of the tree's content: names, sizes and CRCs (zip) or sizes and mtimes."""
+        """A cheap fingerprint of the tree's content: names, sizes and CRCs (zip) or sizes and mtimes, and the file
+        the user pointed at (two CSV files in one folder are two datasets)."""
         import hashlib
 
-        h = hashlib.sha256()
+        h = hashlib.sha256(f"focus\0{self.focus}\n".encode() if self.focus is not None else b"")
         if self._zip is not None:
             for info in sorted(self._zip.infolist(), key=lambda i: i.filename):
                 h.update(f"{info.filename}\0{info.file_size}\0{info.CRC}\n".encode())

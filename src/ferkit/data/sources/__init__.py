@@ -65,11 +65,18 @@ def adapter_for(fmt: str) -> type[Adapter] | None:
     return ADAPTERS.get(fmt) or VARIANTS.get(fmt)
 
 
+COMPRESSED = (".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar", ".tar", ".zst")
+
+
 def detect_format(tree: Tree) -> str:
     """The name of the first adapter that recognises the tree; a DataError listing the formats otherwise."""
     for name, adapter in ADAPTERS.items():
         if adapter.detect(tree):
             return name
+    if tree.focus is not None and tree.path.stat().st_size == 0:
+        raise DataError(tree.path, "empty file")
+    if tree.path.name.lower().endswith(COMPRESSED):
+        raise DataError(tree.path, "a compressed file ferkit does not open: extract it, or pass a folder or a .zip")
     raise DataError(tree.path, f"cannot tell the dataset format; pass --format, one of {sorted(ADAPTERS)}")
 
 

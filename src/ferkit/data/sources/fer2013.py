@@ -2,12 +2,18 @@
 
 Splits: ``Training`` -> train, ``PublicTest`` -> val, ``PrivateTest`` -> test. The Kaggle layout merges both test
 splits into ``test/``; the ``PublicTest_`` / ``PrivateTest_`` file-name prefix tells them apart.
+
+CSV files in the same style are read too: columns found by name in any order (``emotion, Usage, pixels``), other
+columns ignored, comma / semicolon / tab / bar delimiters, blank lines skipped, emotions as codes or names, split
+values also ``train`` / ``val`` / ``test``, and any square face size (resized to 48x48 like a folder's images).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import math
+import re
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 
@@ -17,6 +23,7 @@ from ferkit.data.errors import ErrorPolicy
 from ferkit.data.sample import FACE_SIZE, Sample, Split
 from ferkit.data.storage import Encoded, Tree
 from ferkit.errors import DataError
+from ferkit.imaging import to_face
 from ferkit.taxonomy import Taxonomy
 
 # The CSV's emotion codes 0..6, in this order.
@@ -33,52 +40,116 @@ def _one_hot(i: int) -> np.ndarray:
 
 # ---- original CSV -------------------------------------------------------------------------------------------
 
+# Column names, case-insensitive and in any order (Kaggle's icml_face_data.csv is "emotion, Usage, pixels");
+# other columns are ignored. Without a split column every face is a training face.
+COLUMNS = {"emotion": ("emotion", "label", "expression"), "pixels": ("pixels",), "usage": ("usage", "split")}
+SPLIT_VALUES: dict[str, Split] = {
+    **{k.lower(): v for k, v in USAGE_SPLITS.items()},
+    **{"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"},
+}
+DELIMITERS = ",;\t|"
+MIN_SIDE = 8  # a square of pixels smaller than 8x8 is not a face
+
+
+def _text(data: bytes) -> str:
+    """CSV bytes as text: UTF-8 (with or without BOM), else Latin-1, which decodes any byte (a stray accented
+    character then reaches the row check that names it, instead of failing the whole file)."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def parse_header(line: str) -> tuple[str, dict[str, int]] | None:
+    """The delimiter and the column of each known field of a FER-2013 style header line, or None when it has no
+    emotion and pixels columns under any delimiter."""
+    for delimiter in DELIMITERS:
+        names = [n.strip().strip('"').strip().lower() for n in line.lstrip("\ufeff").split(delimiter)]
+        cols = {}
+        for field, aliases in COLUMNS.items():
+            hits = [i for i, n in enumerate(names) if n in aliases]
+            if hits:
+                cols[field] = hits[0]
+        if "emotion" in cols and "pixels" in cols:
+            return delimiter, cols
+    return None
+
 
 def find_csv(tree: Tree) -> str | None:
-    """The FER-2013 CSV in a tree (``fer2013.csv`` or any CSV whose header is emotion,pixels,Usage)."""
+    """The FER-2013 CSV in a tree: ``fer2013.csv`` or any .csv / .tsv whose header has emotion and pixels columns."""
     for name in ([tree.focus] if tree.focus else []) + tree.names():
-        if name.lower().endswith(".csv"):
-            head = tree.read(name)[:64].decode("utf-8", "replace").lstrip("\ufeff").lower()
-            if head.replace(" ", "").startswith("emotion,pixels"):
+        if name.lower().endswith((".csv", ".tsv")):
+            head = _text(tree.read(name)[:512]) if tree.exists(name) else ""
+            if parse_header(head.splitlines()[0] if head else "") is not None:
                 return name
     return None
 
 
+def _code(value: str, where: str, line: int) -> int:
+    """An emotion given as code 0..6 (``3`` or ``3.0``) or as its name (``happy``, any case)."""
+    v = value.strip()
+    if v.lower() in TAXONOMY.classes:
+        return TAXONOMY.classes.index(v.lower())
+    try:
+        f = float(v)
+    except ValueError:
+        raise DataError(
+            where, f"emotion {value!r} is neither a code 0..6 nor one of {list(TAXONOMY)}", row=line
+        ) from None
+    if not f.is_integer() or not 0 <= f < len(TAXONOMY):
+        raise DataError(where, f"unknown emotion code {value.strip()} (expected 0..6)", row=line)
+    return int(f)
+
+
+def _face(value: str, where: str, line: int) -> np.ndarray:
+    """Pixel values separated by spaces (or commas, semicolons) -> a 48x48 uint8 face; any square size is resized."""
+    parts = re.split(r"[\s,;]+", value.strip())
+    try:
+        values = np.array([p for p in parts if p], dtype=np.float64)
+    except ValueError:
+        values = np.array([np.nan])
+    if not np.all(np.isfinite(values)) or np.any(values != np.round(values)):
+        raise DataError(where, "pixels are not all integers", row=line)
+    pixels = values.astype(np.int64)
+    side = math.isqrt(pixels.size)
+    if side * side != pixels.size or side < MIN_SIDE:
+        raise DataError(where, f"expected a square face's pixels (48x48 = 2304), found {pixels.size} values", row=line)
+    if pixels.min() < 0 or pixels.max() > 255:
+        raise DataError(where, "pixel values outside 0..255", row=line)
+    return to_face(pixels.astype(np.uint8).reshape(side, side), FACE_SIZE)
+
+
 def read_csv_rows(data: bytes, where: str, policy: ErrorPolicy) -> Iterator[tuple[int, Sample]]:
-    """Parse FER-2013 CSV bytes; yields (0-based data row index, sample). Row numbers in errors are 1-based
-    file lines (the header is line 1)."""
-    reader = csv.reader(io.StringIO(data.decode("utf-8-sig")))
-    header = [h.strip().lower() for h in next(reader, [])]
-    if header[:2] != ["emotion", "pixels"]:
-        raise DataError(where, f"expected a header 'emotion,pixels,Usage', found {','.join(header)!r}", row=1)
-    has_usage = len(header) > 2
-    for idx, row in enumerate(reader):
-        line = idx + 2
+    """Parse FER-2013 style CSV bytes; yields (0-based index among the data rows, sample). Blank lines are not
+    rows. Row numbers in errors are 1-based file lines (the header is line 1)."""
+    text = _text(data)
+    first = text.splitlines()[0] if text else ""
+    found = parse_header(first)
+    if found is None:
+        raise DataError(where, f"expected a header with emotion and pixels columns (e.g. emotion,pixels,Usage), "
+                               f"found {first[:80]!r}", row=1)  # fmt: skip
+    delimiter, cols = found
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    next(reader)
+    width = max(cols.values()) + 1
+    idx = -1
+    for row in reader:
+        if not any(field.strip() for field in row):
+            continue
+        idx += 1
+        line = reader.line_num
         try:
-            if len(row) < (3 if has_usage else 2):
-                raise DataError(where, f"expected {len(header)} fields, found {len(row)}", row=line)
-            try:
-                code = int(row[0])
-            except ValueError:
-                raise DataError(where, f"emotion {row[0]!r} is not an integer", row=line) from None
-            if not 0 <= code < len(TAXONOMY):
-                raise DataError(where, f"unknown emotion code {code} (expected 0..6)", row=line)
-            try:
-                pixels = np.array(row[1].split(), dtype=np.int64)
-            except ValueError:
-                raise DataError(where, "pixels are not all integers", row=line) from None
-            if pixels.size != FACE_SIZE * FACE_SIZE:
-                raise DataError(where, f"expected 2304 pixels (48x48), found {pixels.size}", row=line)
-            if pixels.min() < 0 or pixels.max() > 255:
-                raise DataError(where, "pixel values outside 0..255", row=line)
-            usage = row[2].strip() if has_usage else "Training"
-            if usage not in USAGE_SPLITS:
+            if len(row) < width:
+                raise DataError(where, f"expected at least {width} fields, found {len(row)}", row=line)
+            code = _code(row[cols["emotion"]], where, line)
+            image = _face(row[cols["pixels"]], where, line)
+            usage = row[cols["usage"]].strip() if "usage" in cols else "Training"
+            if usage.lower() not in SPLIT_VALUES:
                 raise DataError(where, f"unknown Usage {usage!r} (expected {list(USAGE_SPLITS)})", row=line)
         except DataError as e:
             policy.handle(e)
             continue
-        image = pixels.astype(np.uint8).reshape(FACE_SIZE, FACE_SIZE)
-        yield idx, Sample(f"row{idx}", image, USAGE_SPLITS[usage], _one_hot(code))
+        yield idx, Sample(f"row{idx}", image, SPLIT_VALUES[usage.lower()], _one_hot(code))
 
 
 class CsvAdapter:
@@ -97,7 +168,7 @@ class CsvAdapter:
     def read(tree: Tree, policy: ErrorPolicy) -> Iterator[Sample]:
         name = find_csv(tree)
         if name is None:
-            raise DataError(tree.path, "no FER-2013 CSV (header emotion,pixels,Usage) found")
+            raise DataError(tree.path, "no FER-2013 CSV (a header with emotion and pixels columns) found")
         for _, sample in read_csv_rows(tree.read(name), tree.where(name), policy):
             yield sample
 
