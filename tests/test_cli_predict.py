@@ -146,3 +146,31 @@ def test_whole_image_takes_a_face_crop_the_detector_misses(photos, model_file, t
     with pytest.raises(SystemExit) as e:
         main(["predict", str(blank), "--whole-image", "crops", *_args(model_file)])
     assert e.value.code == 2 and "invalid choice: 'crops'" in capsys.readouterr().err
+
+
+def test_prior_moves_the_class_mix_and_bad_ones_say_why(photos, model_file, tmp_path, capsys):
+    from dataclasses import replace
+
+    from ferkit.engine.checkpoint import load_model_file, save_model_file
+
+    mf = load_model_file(model_file)
+    mf.heads = [replace(mf.heads_now()[0], prior=(0.1, 0.02, 0.1, 0.3, 0.15, 0.1, 0.22, 0.01))]
+    path = tmp_path / "with-prior.ferkit"
+    save_model_file(mf, path)
+    img = str(photos / "one.png")
+    runs = {}
+    for prior in [None, "contempt=0.3", "balanced"]:
+        assert main(["predict", img, "--json", *_args(path), *(["--prior", prior] if prior else [])]) == 0
+        runs[prior] = json.loads(capsys.readouterr().out)["faces"][0]["probs"]
+    own = np.array(mf.heads[0].prior)
+    base = np.array([runs[None][c] for c in mf.classes])
+    for prior, target in [("contempt=0.3", np.r_[own[:7] * 0.7 / 0.99, 0.3]), ("balanced", np.full(8, 1 / 8))]:
+        want = base * target / own
+        np.testing.assert_allclose([runs[prior][c] for c in mf.classes], want / want.sum(), atol=2e-4)
+    assert main(["predict", img, *_args(path), "--prior", "bored=0.1"]) == 1
+    assert "prior: unknown class 'bored'" in capsys.readouterr().err
+    assert main(["predict", img, *_args(model_file), "--prior", "balanced"]) == 1  # the tiny file records no prior
+    assert "records no class prior" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["predict", img, *_args(path), "--prior", "contempt"])
+    assert e.value.code == 2 and "class=share" in capsys.readouterr().err

@@ -78,6 +78,18 @@ def test_missing_or_corrupt_model_is_an_error_before_serving(tmp_path, capsys):
     assert "bad.ferkit" in capsys.readouterr().err
 
 
+def test_serve_builds_its_predictor_with_the_options_before_serving(model_path, capsys, monkeypatch):
+    import ferkit.service.app as app
+
+    seen = {}
+    real = app.default_loader
+    monkeypatch.setattr(app, "default_loader", lambda path, **kw: seen.update(kw) or real(path, **kw))
+    args = ["serve", "--model", str(model_path), "--detector", "haar", "--whole-image", "never", "--prior", "x=0.5"]
+    assert main(args) == 1  # the tiny file records no class mix to move from: an error before uvicorn starts
+    assert "records no class prior" in capsys.readouterr().err
+    assert seen["whole_image"] == "never" and seen["prior"] == {"x": 0.5}
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_serve_answers_and_stops_on_sigterm(model_path, workers):
     port = free_port()

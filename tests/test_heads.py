@@ -12,7 +12,7 @@ from ferkit.engine.losses import partial_label_loss
 from ferkit.engine.run_data import prepare_data
 from ferkit.engine.train import train
 from ferkit.errors import ModelFileError
-from ferkit.heads import Head, column_names, head_for_source, head_slices, match_columns, pick_head
+from ferkit.heads import Head, column_names, head_for_source, head_slices, match_columns, pick_head, prior_weights
 from ferkit.inference.backends import load_backend
 from ferkit.inference.predictor import Predictor
 from ferkit.models import build_model, head_of
@@ -84,6 +84,8 @@ def test_two_head_run_records_heads_and_every_backend_picks_one(tmp_path, capsys
     assert [h.name for h in mf.heads] == ["a", "b"] and len(mf.classes) == 14
     assert mf.classes[7] == "b/angry" and all(h.temperature > 0 for h in mf.heads)
     assert set(mf.metrics["calibration"]["temperatures"]) == {"a", "b"}
+    for h in mf.heads:  # each head's class mix: its mean calibrated probabilities on its validation faces
+        assert len(h.prior) == len(h.classes) and abs(sum(h.prior) - 1) < 1e-5 and min(h.prior) > 0
     faces = np.stack([np.full((48, 48), 40 * i, np.uint8) for i in range(4)])
     a = Predictor.from_file(path, detector="haar")
     b = Predictor.from_file(path, detector="haar", head="b")
@@ -102,7 +104,11 @@ def test_two_head_run_records_heads_and_every_backend_picks_one(tmp_path, capsys
     onnx_b = Predictor.from_file(onnx_path, detector="haar", head="b")
     np.testing.assert_allclose(onnx_b.classify(faces), b.classify(faces), atol=1e-4)
     _, info = load_backend(onnx_path)
-    assert [h.name for h in info.heads] == ["a", "b"]
+    assert [h.name for h in info.heads] == ["a", "b"] and info.heads[1].prior == mf.heads[1].prior
+    balanced = Predictor.from_file(onnx_path, detector="haar", head="b", prior="balanced")
+    w = 1 / np.array(mf.heads[1].prior)
+    expected = onnx_b.classify(faces) * w
+    np.testing.assert_allclose(balanced.classify(faces), expected / expected.sum(1, keepdims=True), atol=1e-5)
     # eval scores a source with the head of its convention, and says which
     capsys.readouterr()
     csv = tmp_path / "fer2013.csv"
@@ -119,6 +125,24 @@ def test_two_head_run_records_heads_and_every_backend_picks_one(tmp_path, capsys
     assert evaluate_model(path, src, backend="torch")["head"] == "a"
     lib_b = evaluate_model(path, src, backend="torch", head="b")
     assert lib_b["head"] == "b" and lib_b["accuracy"] == cli_b["accuracy"] and lib_b["n"] == cli_b["n"]
+
+
+def test_prior_weights_move_a_head_to_another_class_mix():
+    h = Head("b", ("happy", "neutral", "contempt"), prior=(0.3, 0.6, 0.1))
+    np.testing.assert_allclose(prior_weights(h, "balanced"), [1 / 0.3, 1 / 0.6, 1 / 0.1])
+    # contempt named at 40%: the other two keep their ratio (1:2) in the remaining 60%
+    np.testing.assert_allclose(prior_weights(h, {"contempt": 0.4}), [0.2 / 0.3, 0.4 / 0.6, 0.4 / 0.1])
+    np.testing.assert_allclose(prior_weights(h, {"happy": 1, "neutral": 1, "contempt": 2}), [0.25 / 0.3, 0.25 / 0.6,
+                               0.5 / 0.1])  # fmt: skip
+    assert Head.from_dict(h.to_dict()) == h and "prior" not in Head("a", ("x",)).to_dict()
+    for bad, match in [({"bored": 0.1}, "unknown class 'bored'.*'happy', 'neutral', 'contempt'"),
+                       ({"happy": 0}, "share of 'happy' must be a positive number, got 0"),
+                       ({"happy": "x"}, "positive number"), ({"happy": float("nan")}, "positive number"),
+                       ({"happy": 0.5, "neutral": 0.6}, "sum to 1.1"), ("skewed", "'balanced' or shares")]:  # fmt: skip
+        with pytest.raises(ValueError, match=match):
+            prior_weights(h, bad)
+    with pytest.raises(ValueError, match="head 'a' records no class prior.*--resume"):
+        prior_weights(Head("a", ("x", "y")), "balanced")
 
 
 def test_single_head_version_1_files_still_load(tmp_path):

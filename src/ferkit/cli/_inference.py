@@ -8,6 +8,7 @@ import sys
 import warnings
 from collections.abc import Iterator
 
+from ferkit.errors import ConfigError
 from ferkit.imaging import MAX_PIXELS
 
 
@@ -28,9 +29,29 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--tta", choices=("none", "flip", "tencrop"), default="none",
                    help="average each face over its mirror image (flip) or ten crops (slower)")  # fmt: skip
     g.add_argument("--head", help="which head of a multi-head model answers (default: its default head)")
+    g.add_argument("--prior", type=parse_prior, metavar="MIX",
+                   help="the class mix of your faces, when it differs from the model's calibration: 'balanced' "
+                   "(every class equally likely: rare classes such as contempt are called far more often, at lower "
+                   "precision) or shares such as contempt=0.05,happy=0.3 (other classes keep theirs)")  # fmt: skip
     g.add_argument("--whole-image", choices=("small", "always", "never"), default="small",
                    help="an image where no face is found is classified whole, as one face crop: small (at most 96 px "
                    "a side, the default), always (a folder of face crops), never")  # fmt: skip
+
+
+def parse_prior(text: str) -> str | dict[str, float]:
+    """``balanced`` or ``class=share,class=share`` (shares as numbers; the classes are checked against the model)."""
+    if text.strip() == "balanced":
+        return "balanced"
+    out = {}
+    for part in text.split(","):
+        name, eq, value = part.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected 'balanced' or class=share,..., got {part!r}") from None
+        if not eq or not name.strip():
+            raise argparse.ArgumentTypeError(f"expected 'balanced' or class=share,..., got {part!r}")
+    return out
 
 
 def build_predictor(args: argparse.Namespace, verb: str):
@@ -52,9 +73,13 @@ def build_predictor(args: argparse.Namespace, verb: str):
         tta=args.tta,
         head=args.head,
         whole_image=args.whole_image,
+        prior=args.prior,
     )
     with notes(verb):
-        p = Predictor.from_file(resolve_model(args.model, args.backend), **kw)  # a path or a shipped model's name
+        try:
+            p = Predictor.from_file(resolve_model(args.model, args.backend), **kw)  # a path or a shipped model's name
+        except ValueError as e:  # only the options can be wrong here: a bad file is a ModelFileError
+            raise ConfigError(str(e)) from None
         built(p.detector)
     return p
 

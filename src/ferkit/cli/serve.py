@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from ferkit.cli._inference import add_model_args, notes
+from ferkit.errors import ConfigError
 
 EXAMPLE = """example:
   ferkit serve --model runs/best.ferkit --port 8000
@@ -79,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
         "max_pixels": args.max_pixels,
         "tta": args.tta,
         "head": args.head,
+        "whole_image": args.whole_image,
+        "prior": args.prior,
     }
     common = dict(
         host=args.host,
@@ -91,7 +94,10 @@ def run(args: argparse.Namespace) -> int:
     # Build the first predictor now, so that a bad model or detector fails here, with a message and status 1.
     loader = default_loader(model, **predictor)
     with notes("serve"):
-        built = [loader()]
+        try:
+            built = [loader()]
+        except ValueError as e:  # only the options can be wrong here: a bad file is a ModelFileError
+            raise ConfigError(str(e)) from None
     if args.workers == 1:
 
         def factory():

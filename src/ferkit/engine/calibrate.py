@@ -52,6 +52,19 @@ def fit_head_temperatures(logits: np.ndarray, y: np.ndarray, masks: np.ndarray, 
     return temps
 
 
+def head_priors(logits: np.ndarray, masks: np.ndarray, heads: list[Head]) -> dict[str, list[float]]:
+    """Each head's class mix (``Head.prior``): the mean of its calibrated probabilities (logits with the class
+    offsets in them, over the head's temperature) on the validation rows its own sources label."""
+    priors = {}
+    for h, (name, sl) in zip(heads, head_slices(heads).items(), strict=True):
+        rows = masks[:, sl].any(1)
+        if rows.any():
+            z = logits[rows][:, sl] / h.temperature
+            p = np.exp(z - z.max(1, keepdims=True))
+            priors[name] = (p / p.sum(1, keepdims=True)).mean(0).tolist()
+    return priors
+
+
 def _accuracies_and_macro_f1(logits: np.ndarray, y: np.ndarray, groups: np.ndarray, k: int) -> tuple[np.ndarray, float]:
     pred = logits.argmax(1)
     right = pred == y

@@ -21,7 +21,7 @@ from torch import nn
 from ferkit.config import SourceConfig, TrainConfig, to_dict
 from ferkit.data.augment import build_augment
 from ferkit.data.fusion import Fused
-from ferkit.engine.calibrate import fit_class_bias, fit_head_temperatures, warn_few_faces
+from ferkit.engine.calibrate import fit_class_bias, fit_head_temperatures, head_priors, warn_few_faces
 from ferkit.engine.checkpoint import ModelFile, atomic_torch_save, load_model_file, save_model_file
 from ferkit.engine.distributed import all_reduce_mean, init_distributed, pick_device
 from ferkit.engine.extend import Frozen, adopt_architecture, freeze, init_path, with_branch
@@ -30,7 +30,7 @@ from ferkit.engine.prior import DLIB_INIT, Teacher, init_weights, load_teacher
 from ferkit.engine.run_data import Data, class_weights, data_summary, epoch_order, prepare_data
 from ferkit.engine.run_folder import claim_run_folder
 from ferkit.errors import ConfigError, ModelFileError
-from ferkit.heads import Head, head_slices, with_temperatures
+from ferkit.heads import Head, head_slices, with_priors, with_temperatures
 from ferkit.models import build_model, check_model, head_of
 from ferkit.models.face_resnet import match_norm_stats
 from ferkit.preprocess import Preprocessing
@@ -381,6 +381,7 @@ def _finish(out: Path, data: Data, device: torch.device, cfg: TrainConfig, progr
             calibration["val_acc_after_bias"] = val_accuracy(logits, data.val)
         temps = fit_head_temperatures(logits, y, data.val.masks, mf.heads)
         mf.heads = with_temperatures(mf.heads, temps)
+        mf.heads = with_priors(mf.heads, head_priors(logits, data.val.masks, mf.heads))  # the class mix they assume
         mf.temperature = mf.heads[0].temperature
         calibration["temperatures"] = temps
         bar.update()

@@ -20,6 +20,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 
 from ferkit import shipped
+from ferkit.heads import Prior, prior_weights
 from ferkit.imaging import MAX_PIXELS, PHOTO_SIDE, Color, ImageInput, crop_faces, load_image, to_face, whole_image
 from ferkit.inference.backends import Backend, BackendName, ModelInfo, load_backend, select_head
 from ferkit.inference.detectors import Detection, Detector, DetectorName, make_detector
@@ -83,6 +84,8 @@ class Predictor:
         head: which head of a multi-head model answers (None: its default head, the first).
         whole_image: which images where no face is found are classified whole, as one face crop (see
             ``from_file``).
+        prior: the class mix of the faces it will see (see ``from_file``); None: the mix the model was
+            calibrated for.
     """
 
     def __init__(
@@ -94,6 +97,7 @@ class Predictor:
         tta: TTA = "none",
         head: str | None = None,
         whole_image: WholeImage = "small",
+        prior: Prior | None = None,
     ) -> None:
         if tta not in get_args(TTA):
             raise ValueError(f"tta must be one of {', '.join(get_args(TTA))}, got {tta!r}")
@@ -103,6 +107,8 @@ class Predictor:
         self.heads = info.heads  # every head of the model; ``info`` and ``backend`` below see the chosen one
         self.backend, self.info = select_head(backend, info, head)
         self.head = self.info.heads[0].name
+        self.prior = prior
+        self._prior_weights = None if prior is None else np.array(prior_weights(self.info.heads[0], prior), np.float32)
         self._detector = detector
         self.max_pixels = max_pixels
         self.tta = tta
@@ -124,6 +130,7 @@ class Predictor:
         tta: TTA = "none",
         head: str | None = None,
         whole_image: WholeImage = "small",
+        prior: Prior | None = None,
     ) -> Predictor:
         """A predictor from a ferkit model file (``.ferkit``) or an exported ``.onnx`` file.
 
@@ -148,11 +155,20 @@ class Predictor:
                 ``always`` (every image is a face crop: a folder of ready-made crops), or ``never``. Where a face is
                 found, its detected crop is used either way. A blank image (one grey level), or one under 16 px a
                 side, is never a face.
+            prior: the class mix of the faces it will see, when it differs from the mix the model was calibrated
+                for (``Head.prior``; FER+ has 0.8% contempt): ``"balanced"`` (every class equally likely: rare
+                classes are called far more often, at lower precision) or shares by class name, e.g.
+                ``{"contempt": 0.05}`` (the classes not named keep their shares). The probabilities are re-weighted
+                by the ratio of the two mixes and renormalised (Saerens et al. 2002). None: as calibrated.
+
+        Raises:
+            ValueError: a bad ``tta``, ``whole_image`` or ``prior`` (an unknown class, a share that is not
+                positive), or a prior for a model file that records none.
         """
         b, info = load_backend(path, backend, threads)
         if isinstance(detector, str):
             detector = make_detector(detector, yunet, score_threshold, min_face, max_side=det_size)
-        return cls(b, info, detector, max_pixels, tta, head, whole_image)
+        return cls(b, info, detector, max_pixels, tta, head, whole_image, prior)
 
     @classmethod
     def from_pretrained(cls, name: str | None = None, backend: BackendName = "auto", **kwargs: Any) -> Predictor:
@@ -173,7 +189,8 @@ class Predictor:
         return (
             f"Predictor(backend={self.backend.name}, arch={self.info.arch or '?'}, head={self.head}, "
             f"classes={list(self.classes)}, "
-            f"detector={det}{'' if self.tta == 'none' else f', tta={self.tta}'})"
+            f"detector={det}{'' if self.tta == 'none' else f', tta={self.tta}'}"
+            f"{'' if self.prior is None else f', prior={self.prior!r}'})"
         )
 
     # ---- properties ------------------------------------------------------------------------------------------
@@ -214,7 +231,11 @@ class Predictor:
         views = tta_views(faces, self.tta, self.info.preprocessing.zoom)  # the model file's view, then TTA's
         x = to_input(views[0] if len(views) == 1 else np.ascontiguousarray(np.concatenate(views)))
         logits = self.backend.logits(x)  # one batch for all views: (V * N, 1, s, s) -> (V * N, C)
-        return softmax(mean_softmax_logits(np.split(logits, len(views))), self.info.temperature)
+        probs = softmax(mean_softmax_logits(np.split(logits, len(views))), self.info.temperature)
+        if self._prior_weights is not None:  # another class mix than the calibrated one
+            probs = probs * self._prior_weights
+            probs /= probs.sum(1, keepdims=True)
+        return probs
 
     def detect(self, image: ImageInput, color: Color = "bgr") -> list[Detection]:
         """Faces found in an image (no classification)."""
