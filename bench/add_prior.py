@@ -60,7 +60,8 @@ def priors(path: Path) -> dict[str, list[float]]:
 
     out = {}
     for h, sl in zip(heads, head_slices(heads).values(), strict=True):
-        z = predict_logits(logits, head_faces(h.sources))[:, sl] / h.temperature
+        faces = head_faces(h.sources or tuple(dict(SETS)))  # a single head of an old file: every source trained it
+        z = predict_logits(logits, faces)[:, sl] / h.temperature
         p = np.exp(z - z.max(1, keepdims=True))
         out[h.name] = (p / p.sum(1, keepdims=True)).mean(0).tolist()
         shares = ", ".join(f"{c} {v:.4f}" for c, v in zip(h.classes, out[h.name], strict=True))
