@@ -111,7 +111,7 @@ def cpu_seconds(pid: int) -> float:
 
 async def drive(url: str, image: bytes, clients: int, seconds: float, timeout: float) -> dict:
     """``clients`` loops posting ``image`` until ``seconds`` have passed; latencies of successful requests."""
-    import httpx
+    import httpx2 as httpx
 
     latencies: list[float] = []
     errors: dict[str, int] = {}
@@ -170,7 +170,7 @@ def hostile_payloads(n: int = 300) -> list[bytes]:
 
 
 async def post_each(url: str, payloads: list[bytes], timeout: float) -> None:
-    import httpx
+    import httpx2 as httpx
 
     async with httpx.AsyncClient(base_url=url, timeout=timeout) as client:
         for data in payloads:
@@ -179,7 +179,7 @@ async def post_each(url: str, payloads: list[bytes], timeout: float) -> None:
 
 async def soak(url: str, pid: int, good: bytes, bad: list[bytes], args: argparse.Namespace) -> dict:
     """``args.clients`` clients posting good and hostile images for ``args.soak`` seconds; RSS sampled meanwhile."""
-    import httpx
+    import httpx2 as httpx
 
     rng = np.random.default_rng(0)
     good_ms: list[float] = []
@@ -258,7 +258,7 @@ def free_port() -> int:
 
 
 def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
-    import httpx
+    import httpx2 as httpx
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -17,7 +17,7 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 pytest.importorskip("torch")
-httpx = pytest.importorskip("httpx")
+httpx = pytest.importorskip("httpx2")
 from service_fixtures import CLASSES, free_port, image_bytes, write_model_file  # noqa: E402
 
 from ferkit.cli import main  # noqa: E402

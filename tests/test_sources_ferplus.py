@@ -21,6 +21,10 @@ def test_csv_pair_and_pointing_at_fer2013new(tmp_path):
     assert b.ids.tolist() == ["fer0000000.png", "fer0000002.png", "fer0000003.png"]
     assert np.array_equal(a.images, b.images)
     assert read_source(tmp_path / "fer2013.csv").format == "fer2013-csv"  # the CSV beside it is FER-2013 itself
+    for name in ["fer2013.csv", "fer2013new.csv"]:  # blank lines at the end of either file (an editor's habit)
+        (tmp_path / name).write_text((tmp_path / name).read_text() + "\n\n")
+    c = read_source(tmp_path / "fer2013new.csv")
+    assert c.ids.tolist() == b.ids.tolist() and np.array_equal(c.images, b.images)
 
 
 def test_fer2013new_without_fer2013_csv(tmp_path):

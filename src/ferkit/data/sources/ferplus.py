@@ -114,6 +114,8 @@ class CsvAdapter:
         if not rows or rows[0][:2] != ["Usage", "Image name"]:
             raise DataError(where, "expected header 'Usage,Image name,<10 votes>'", row=1)
         votes_rows = rows[1:]
+        while votes_rows and not any(f.strip() for f in votes_rows[-1]):  # blank lines at the end are not rows
+            votes_rows.pop()
         # Both files are in the same order: FER+ row i labels FER-2013 row i. Names are not row numbers.
         strict = ErrorPolicy("raise")
         faces = {idx: s for idx, s in read_csv_rows(tree.read(old), tree.where(old), strict)}
