@@ -100,3 +100,29 @@ def test_evaluate_model_scores_a_file_with_its_temperature(tmp_path, model_file)
     direct = evaluate_source(backend.logits, list(info.classes), src, "test", "none", info.temperature)
     assert rep["model"] == str(model_file) and rep["temperature"] == 1.5
     assert rep["accuracy"] == direct["accuracy"] and rep["confusion"] == direct["confusion"]
+
+
+def test_a_class_mix_moves_the_scores_as_the_predictor_does(tmp_path, model_file, capsys):
+    from dataclasses import replace
+
+    from ferkit.engine.checkpoint import load_model_file, save_model_file
+
+    csv = write_fer2013_csv(tmp_path / "fer.csv")
+    src = read_source(csv)
+    assert evaluate_source(oracle(FER), FER, src, "test", weights=np.ones(7))["accuracy"] == 1.0
+    w = np.ones(7)
+    w[0] = 1e4  # the right class's logit 5 (e^5 ~ 148 times the rest) loses to a 10,000-fold weight on angry
+    rep = evaluate_source(oracle(FER), FER, src, "test", weights=w)
+    assert rep["per_class"]["angry"]["recall"] == 1.0 and rep["accuracy"] == rep["per_class"]["angry"]["support"] / 14
+    assert main(["eval", str(model_file), "--data", str(csv), "--prior", "balanced"]) == 1
+    assert "--prior: head 'default' records no class prior" in capsys.readouterr().err
+    mf = load_model_file(model_file)
+    mf.heads = [replace(mf.heads_now()[0], prior=(0.1, 0.02, 0.1, 0.3, 0.15, 0.1, 0.22, 0.01))]
+    path = tmp_path / "with-prior.ferkit"
+    save_model_file(mf, path)
+    assert main(["eval", str(path), "--data", str(csv), "--json", "--prior", "angry=0.9"]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    lib = evaluate_model(path, src, prior={"angry": 0.9})
+    assert cli["prior"] == lib["prior"] == {"angry": 0.9} and cli["confusion"] == lib["confusion"]
+    plain = evaluate_model(path, src)
+    assert sum(r[0] for r in lib["confusion"]["matrix"]) > sum(r[0] for r in plain["confusion"]["matrix"])

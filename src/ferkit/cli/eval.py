@@ -6,6 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
+from ferkit.cli._inference import parse_prior
+from ferkit.errors import ConfigError
+
 EPILOG = """examples:
   ferkit eval --data ../shared/data/fer2013.zip                       # the shipped model, FER-2013 PrivateTest
   ferkit eval runs/fernet-xs/model.ferkit --data fer2013.zip --data ferplus.zip --tta tencrop --json
@@ -30,15 +33,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"], help="inference backend")
     p.add_argument("--no-temperature", action="store_true", help="ignore the calibrated temperature")
     p.add_argument("--head", help="score with this head (default: the head that the source trained, else the default)")
+    p.add_argument("--prior", type=parse_prior, metavar="MIX", help="score with the probabilities moved to this "
+                   "class mix, as predict --prior does: 'balanced' or shares such as contempt=0.05")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print one JSON object per test set")
     p.add_argument("--confusion-png", help="write confusion matrices here (one per test set, suffixed)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from ferkit.data import load_source
     from ferkit.engine.evaluate import evaluate_source
-    from ferkit.heads import head_for_source
+    from ferkit.heads import head_for_source, prior_weights
     from ferkit.inference.backends import load_backend, select_head
     from ferkit.shipped import resolve_model
 
@@ -48,10 +55,16 @@ def run(args: argparse.Namespace) -> int:
         head = args.head or head_for_source(model.heads, src.name).name  # the head of the source's convention
         backend, info = select_head(full, model, head)
         temperature = 1.0 if args.no_temperature else info.temperature
+        try:
+            w = None if args.prior is None else np.array(prior_weights(info.heads[0], args.prior))
+        except ValueError as e:
+            raise ConfigError(f"--prior: {e}") from None
         rep = evaluate_source(
-            backend.logits, list(info.classes), src, args.split, args.tta, temperature, info.preprocessing.zoom
+            backend.logits, list(info.classes), src, args.split, args.tta, temperature, info.preprocessing.zoom, w
         )
         rep["head"] = head
+        if args.prior is not None:
+            rep["prior"] = args.prior
         if args.confusion_png:
             from ferkit.viz import plot_confusion
 

@@ -22,6 +22,7 @@ from ferkit.errors import DataError
 from ferkit.preprocess import TTA, mean_softmax_logits, softmax, to_input, tta_views
 
 if TYPE_CHECKING:
+    from ferkit.heads import Prior
     from ferkit.inference.backends import BackendName
 
 LogitsFn = Callable[[np.ndarray], np.ndarray]  # (B, 1, H, W) float32 in [0, 1] -> (B, K) logits
@@ -68,9 +69,12 @@ def evaluate_source(
     tta: TTA = "none",
     temperature: float = 1.0,
     zoom: float = 1.0,
+    weights: np.ndarray | None = None,
 ) -> dict:
     """Score a model on one split of one source, its faces seen at ``zoom`` (pass the model's
-    ``Preprocessing.zoom``). Returns a ``classification_report`` plus ``excluded``."""
+    ``Preprocessing.zoom``); ``weights`` (one per model class: ``ferkit.heads.prior_weights``) move the
+    probabilities to another class mix, as ``Predictor(prior=...)`` does. Returns a ``classification_report`` plus
+    ``excluded``."""
     part = src.split(split)
     if len(part) == 0:
         have = src.split_names()
@@ -88,7 +92,10 @@ def evaluate_source(
     cols = [model_classes.index(c) for c in scored]
     names = part.taxonomy.canonical()
     y = np.array([scored.index(names[i]) for i in part.labels], np.int64)
-    logits = predict_logits(logits_fn, part.images, tta, zoom=zoom)[:, cols] / temperature
+    logits = predict_logits(logits_fn, part.images, tta, zoom=zoom) / temperature
+    if weights is not None:
+        logits = np.log(softmax(logits) * weights + 1e-30)
+    logits = logits[:, cols]
     report = classification_report(softmax(logits), y, scored)
     if vote_dropped:
         excluded["no_unique_majority_emotion"] = vote_dropped
@@ -106,23 +113,28 @@ def evaluate_model(
     tta: TTA = "none",
     backend: BackendName = "auto",
     head: str | None = None,
+    prior: Prior | None = None,
 ) -> dict:
     """Score a model (a ``.ferkit`` or ``.onnx`` file, or a shipped model's name) on one split of one source, with
-    the head of the source's labelling convention (or ``head``), its calibrated temperature and its zoom.
+    the head of the source's labelling convention (or ``head``), its calibrated temperature and its zoom, and the
+    class mix ``prior`` if given (as ``Predictor(prior=...)``).
 
     Returns:
         The ``evaluate_source`` report, plus ``model`` (the model scored) and ``head`` (the head that scored it).
     """
-    from ferkit.heads import head_for_source
+    from ferkit.heads import head_for_source, prior_weights
     from ferkit.inference.backends import load_backend, select_head
     from ferkit.shipped import resolve_model
 
     full, info = load_backend(resolve_model(model, backend), backend)
     head = head or head_for_source(info.heads, src.name).name
     b, hinfo = select_head(full, info, head)
+    w = None if prior is None else np.array(prior_weights(hinfo.heads[0], prior))
     report = evaluate_source(
-        b.logits, list(hinfo.classes), src, split, tta, hinfo.temperature, hinfo.preprocessing.zoom
+        b.logits, list(hinfo.classes), src, split, tta, hinfo.temperature, hinfo.preprocessing.zoom, w
     )
     report["model"] = str(model)
     report["head"] = head
+    if prior is not None:
+        report["prior"] = prior
     return report
