@@ -190,6 +190,18 @@ def main() -> int:
         if offsets
         else ""
     )
+    mixes = [h for h in mf.heads_now() if h.prior]
+    offsets_line += (
+        "\n- **Class mix** each head's probabilities assume (`Head.prior`, the mean over its validation faces; "
+        "`--prior` / `Predictor(prior=...)` moves it to yours): "
+        + "; ".join(
+            f"{h.name}: " + ", ".join(f"{c} {100 * v:.1f}%" for c, v in zip(h.classes, h.prior, strict=True))
+            for h in mixes
+        )
+        + "."
+        if mixes
+        else ""
+    )
     readme_offsets = (
         " Calibrated on the validation splits: class offsets (in the head's bias) and a temperature; `--resume` on"
         " a finished run fits them again without training, which is how this file got its offsets."
