@@ -31,6 +31,39 @@ def test_a_plain_file_is_its_folder_with_a_focus(tmp_path):
         tree.read("sub/c.csv")
 
 
+def test_a_damaged_zip_entry_is_a_data_error_naming_it_and_skipping_keeps_the_rest(tmp_path):
+    import io
+    import zipfile
+
+    import cv2
+
+    from ferkit.data.sources import read_source
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for i in range(3):
+            z.writestr(f"happy/{i}.png", cv2.imencode(".png", synth.face(i))[1].tobytes())
+            z.writestr(f"sad/{i}.png", cv2.imencode(".png", synth.face(10 + i))[1].tobytes())
+    data = bytearray(buf.getvalue())
+    data[data.find(b"happy/0.png") + 50] ^= 0xFF  # a byte inside the first entry's compressed data
+    (tmp_path / "ds.zip").write_bytes(bytes(data))
+    with pytest.raises(DataError, match=r"ds.zip!happy/0.png: cannot read it \(BadZipFile"):
+        read_source(tmp_path / "ds.zip")
+    src = read_source(tmp_path / "ds.zip", on_error="skip")
+    assert len(src) == 5 and [s.where for s in src.skipped] == [f"{tmp_path / 'ds.zip'}!happy/0.png"]
+
+
+def test_files_too_large_to_be_a_face_are_refused_before_they_are_read(tmp_path, monkeypatch):
+    import ferkit.data.storage as storage
+
+    synth.class_folders(tmp_path / "top", {"happy": 1})
+    archive = shutil.make_archive(str(tmp_path / "ds"), "zip", tmp_path, "top")
+    monkeypatch.setattr(storage, "MAX_IMAGE_BYTES", 100)  # a zip bomb's entry, scaled down
+    for tree in (Tree(tmp_path / "top"), Tree(archive)):
+        with pytest.raises(DataError, match="img0.png: .* over the 0 MiB ferkit reads per file"):
+            tree.read("happy/img0.png")
+
+
 def test_missing_path_is_a_data_error(tmp_path):
     with pytest.raises(DataError, match="no such file"):
         Tree(tmp_path / "nope")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -10,6 +11,9 @@ import numpy as np
 
 from ferkit.errors import DataError, ImageError
 from ferkit.imaging import IMAGE_SUFFIXES, decode, to_face
+
+MAX_IMAGE_BYTES = 512 * 2**20  # one image file; a 50-megapixel 16-bit TIFF is about 300 MiB
+MAX_FILE_BYTES = 4 * 2**30  # any other file (the FER-2013 CSV is 287 MiB)
 
 
 class Tree:
@@ -62,12 +66,25 @@ class Tree:
         return self._set
 
     def read(self, name: str) -> bytes:
-        """The bytes of one file; a missing file is a DataError naming it."""
+        """The bytes of one file; a missing, oversized (a zip bomb, say) or unreadable file, or a damaged,
+        encrypted or oddly compressed zip entry, is a DataError naming it."""
         if not self.exists(name):
             raise DataError(self.where(name), "missing file")
-        if self._zip is not None:
-            return self._zip.read(self._prefix + name)
-        return (self._root / name).read_bytes()
+        limit = MAX_IMAGE_BYTES if name.lower().endswith(IMAGE_SUFFIXES) else MAX_FILE_BYTES
+        try:
+            if self._zip is not None:
+                info = self._zip.getinfo(self._prefix + name)
+                if info.file_size > limit:
+                    raise DataError(self.where(name), f"{info.file_size / 2**20:.0f} MiB unpacked, over the "
+                                    f"{limit / 2**20:.0f} MiB ferkit reads per file")  # fmt: skip
+                return self._zip.read(info)
+            size = (self._root / name).stat().st_size
+            if size > limit:
+                raise DataError(self.where(name), f"{size / 2**20:.0f} MiB, over the {limit / 2**20:.0f} MiB "
+                                "ferkit reads per file")  # fmt: skip
+            return (self._root / name).read_bytes()
+        except (zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError, OSError, zlib.error) as e:
+            raise DataError(self.where(name), f"cannot read it ({type(e).__name__}: {e})") from None
 
     def where(self, name: str) -> str:
         """A human-readable location for a file of this tree (used in errors)."""
