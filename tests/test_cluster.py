@@ -176,3 +176,17 @@ def test_jsonl_list_file_uri_and_resume(folder, onnx_model, yunet_path, tmp_path
     assert list(uri["probs"]) == list(expected[0].probs) and len(uri["box"]) == 4
     np.testing.assert_allclose(list(uri["probs"].values()), list(expected[0].probs.values()), atol=1e-5)
     assert "no such file" in got[listed[2]]["error"] and got[listed[2]]["label"] is None
+
+
+def test_model_options_reach_the_actors_predictor_and_bad_ones_stop_before_ray_starts(folder, onnx_model, tmp_path,
+                                                                                      capsys):  # fmt: skip
+    from ferkit.inference.cluster import make_recipe
+
+    recipe = make_recipe(onnx_model, detector="haar", whole_image="never", head=None, tta="flip")
+    p = recipe.build()
+    assert (p.whole_image, p.tta) == ("never", "flip")
+    out = tmp_path / "out"
+    args = ["predict", str(folder), "--engine", "ray", "--out", str(out), "--model", str(onnx_model), "--detector",
+            "haar", "--prior", "balanced"]  # fmt: skip
+    assert main(args) == 1  # the tiny model records no class mix: the predictor refuses the prior, Ray never starts
+    assert "records no class prior" in capsys.readouterr().err and not out.exists()

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from ferkit.cli._inference import add_model_args, build_predictor
+from ferkit.errors import ConfigError
 
 EXAMPLES = """examples:
   ferkit predict photo.jpg                       table of faces and probabilities
@@ -231,13 +232,17 @@ def run_ray(args: argparse.Namespace) -> int:
     from ferkit.inference.cluster import predict_on_ray
 
     opts = dict(score_threshold=args.threshold, min_face=args.min_face, max_pixels=args.max_pixels,
-                det_size=args.det_size, tta=args.tta, head=args.head)  # fmt: skip
+                det_size=args.det_size, tta=args.tta, head=args.head, whole_image=args.whole_image,
+                prior=args.prior)  # fmt: skip
     with notes("predict"):
-        s = predict_on_ray(
-            args.inputs, args.out, args.model, fmt=args.format, address=args.address, workers=args.workers,
-            batch=args.batch, every=args.every, video_chunk=args.video_chunk, resume=args.resume,
-            overwrite=args.force, backend=args.backend, detector=args.detector, yunet=args.yunet, **opts,
-        )  # fmt: skip
+        try:
+            s = predict_on_ray(
+                args.inputs, args.out, args.model, fmt=args.format, address=args.address, workers=args.workers,
+                batch=args.batch, every=args.every, video_chunk=args.video_chunk, resume=args.resume,
+                overwrite=args.force, backend=args.backend, detector=args.detector, yunet=args.yunet, **opts,
+            )  # fmt: skip
+        except ValueError as e:  # the options (a prior naming no class of the model, --every 0, ...)
+            raise ConfigError(str(e)) from None
     note = f", {s.skipped} already done" if s.skipped else ""
     print(f"{s.photos} images, {s.videos} videos{note} -> {s.out}", file=sys.stderr)
     return 0
