@@ -133,6 +133,26 @@ def _integers(value: str) -> np.ndarray | None:
     return values.astype(np.int64)
 
 
+def _records(text: str, delimiter: str, where: str, policy: ErrorPolicy) -> Iterator[tuple[int, list[str]]]:
+    """(file line, fields) of each record after the header; a line the csv module cannot split (a stray carriage
+    return inside a field, say) goes to ``policy`` as that line's error."""
+    csv.field_size_limit(max(csv.field_size_limit(), 2**28))  # a 200x200 face's pixels field is 160 KB (limit 128)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        next(reader)
+    except (csv.Error, StopIteration):
+        return
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            policy.handle(DataError(where, f"unreadable CSV line ({e})", row=reader.line_num))
+            continue
+        yield reader.line_num, row
+
+
 def read_csv_rows(data: bytes, where: str, policy: ErrorPolicy) -> Iterator[tuple[int, Sample]]:
     """Parse FER-2013 style CSV bytes; yields (0-based index among the data rows, sample). Blank lines are not
     rows. Row numbers in errors are 1-based file lines (the header is line 1)."""
@@ -143,15 +163,12 @@ def read_csv_rows(data: bytes, where: str, policy: ErrorPolicy) -> Iterator[tupl
         raise DataError(where, f"expected a header with emotion and pixels columns (e.g. emotion,pixels,Usage), "
                                f"found {first[:80]!r}", row=1)  # fmt: skip
     delimiter, cols = found
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    next(reader)
     width = max(cols.values()) + 1
     idx = -1
-    for row in reader:
+    for line, row in _records(text, delimiter, where, policy):
         if not any(field.strip() for field in row):
             continue
         idx += 1
-        line = reader.line_num
         try:
             if len(row) < width:
                 raise DataError(where, f"expected at least {width} fields, found {len(row)}", row=line)

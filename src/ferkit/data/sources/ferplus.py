@@ -110,7 +110,10 @@ class CsvAdapter:
         if new is None or old is None:
             raise DataError(tree.path, "FER+ CSV layout needs fer2013new.csv and fer2013.csv side by side")
         where = tree.where(new)
-        rows = list(csv.reader(io.StringIO(tree.read(new).decode("utf-8-sig"))))
+        try:
+            rows = list(csv.reader(io.StringIO(tree.read(new).decode("utf-8-sig"), newline="")))
+        except (csv.Error, UnicodeDecodeError) as e:  # the label file is all or nothing: rows pair by position
+            raise DataError(where, f"unreadable CSV ({type(e).__name__}: {e})") from None
         if not rows or rows[0][:2] != ["Usage", "Image name"]:
             raise DataError(where, "expected header 'Usage,Image name,<10 votes>'", row=1)
         votes_rows = rows[1:]
