@@ -122,3 +122,57 @@ def test_parallel_decoding_reports_the_first_bad_image_in_order(tmp_path, pooled
         assert not any(i.endswith(("img005.jpg", "img030.jpg")) for i in src.ids)
         skipped.append([s.where.rsplit("/", 1)[-1] for s in src.skipped])
     assert skipped[0] == skipped[1] == ["img005.jpg", "img030.jpg", "late.jpg"]  # file order, any thread count
+
+
+def _mutant(data: bytes, rng) -> bytes:
+    b = bytearray(data)
+    for _ in range(int(rng.integers(1, 5))):
+        i = int(rng.integers(0, max(len(b), 1)))
+        op = int(rng.integers(0, 4))
+        if op == 0 and b:
+            b[min(i, len(b) - 1)] = int(rng.integers(0, 256))
+        elif op == 1:
+            b[i:i] = bytes(rng.integers(0, 256, int(rng.integers(1, 6)), dtype=np.uint8))
+        elif op == 2:
+            del b[i : i + int(rng.integers(1, 20))]
+        else:
+            b = b[:i]
+    return bytes(b)
+
+
+@pytest.mark.parametrize("layout", ["ferplus", "ferplus-csv", "rafdb", "rafdb-folders", "affectnet"])
+def test_damaged_label_files_are_read_or_refused_with_a_data_error(tmp_path, layout):
+    """Random damage to a dataset's label files (flipped, inserted, deleted bytes, a cut) never crashes an adapter:
+    the dataset reads (bad records skipped and listed) or is a DataError naming a file."""
+    root = tmp_path / "ds"
+    if layout == "ferplus":
+        synth.ferplus_folders(root)
+        labels = sorted(root.rglob("label.csv"))
+    elif layout == "ferplus-csv":
+        synth.ferplus_csv(root, ["Training", "PublicTest", "PrivateTest"])
+        labels = [root / "fer2013new.csv"]
+    elif layout == "rafdb":
+        synth.rafdb_basic(root, {"train_00001.jpg": 1, "train_00002.jpg": 4, "test_0001.jpg": 7})
+        labels = [next(root.rglob("list_patition_label.txt"))]
+    elif layout == "rafdb-folders":
+        files = {"train/1/train_00001_aligned.jpg": 1, "test/7/test_0001_aligned.jpg": 7}
+        synth.rafdb_reupload(
+            root, files, {"train": {"train_00001_aligned.jpg": 1}, "test": {"test_0001_aligned.jpg": 7}}
+        )
+        labels = sorted(root.rglob("*_labels.csv"))
+    else:
+        synth.affectnet(root, {"train_set": [1, 3], "val_set": [0]})
+        labels = sorted(root.rglob("*_exp.npy"))
+    originals = {p: p.read_bytes() for p in labels}
+    rng = np.random.default_rng(0)
+    read = refused = 0
+    for _ in range(40):
+        for p, data in originals.items():
+            p.write_bytes(_mutant(data, rng))
+        try:
+            read_source(root, on_error="skip")  # read_source has no cache: each mutant is parsed
+            read += 1
+        except DataError as e:
+            assert str(root) in str(e.path), e
+            refused += 1
+    assert read + refused == 40

@@ -10,8 +10,6 @@ values also ``train`` / ``val`` / ``test``, and any square face size (resized to
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import re
 from collections.abc import Iterator
@@ -21,6 +19,7 @@ import numpy as np
 
 from ferkit.data.errors import ErrorPolicy
 from ferkit.data.sample import FACE_SIZE, Sample, Split
+from ferkit.data.sources.text import csv_records, decode_text
 from ferkit.data.storage import Encoded, Tree
 from ferkit.errors import DataError
 from ferkit.imaging import to_face
@@ -51,15 +50,6 @@ DELIMITERS = ",;\t|"
 MIN_SIDE = 8  # a square of pixels smaller than 8x8 is not a face
 
 
-def _text(data: bytes) -> str:
-    """CSV bytes as text: UTF-8 (with or without BOM), else Latin-1, which decodes any byte (a stray accented
-    character then reaches the row check that names it, instead of failing the whole file)."""
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
-
-
 def parse_header(line: str) -> tuple[str, dict[str, int]] | None:
     """The delimiter and the column of each known field of a FER-2013 style header line, or None when it has no
     emotion and pixels columns under any delimiter."""
@@ -79,7 +69,7 @@ def find_csv(tree: Tree) -> str | None:
     """The FER-2013 CSV in a tree: ``fer2013.csv`` or any .csv / .tsv whose header has emotion and pixels columns."""
     for name in ([tree.focus] if tree.focus else []) + tree.names():
         if name.lower().endswith((".csv", ".tsv")):
-            head = _text(tree.read(name)[:512]) if tree.exists(name) else ""
+            head = decode_text(tree.read(name)[:512]) if tree.exists(name) else ""
             if parse_header(head.splitlines()[0] if head else "") is not None:
                 return name
     return None
@@ -133,30 +123,10 @@ def _integers(value: str) -> np.ndarray | None:
     return values.astype(np.int64)
 
 
-def _records(text: str, delimiter: str, where: str, policy: ErrorPolicy) -> Iterator[tuple[int, list[str]]]:
-    """(file line, fields) of each record after the header; a line the csv module cannot split (a stray carriage
-    return inside a field, say) goes to ``policy`` as that line's error."""
-    csv.field_size_limit(max(csv.field_size_limit(), 2**28))  # a 200x200 face's pixels field is 160 KB (limit 128)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    try:
-        next(reader)
-    except (csv.Error, StopIteration):
-        return
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as e:
-            policy.handle(DataError(where, f"unreadable CSV line ({e})", row=reader.line_num))
-            continue
-        yield reader.line_num, row
-
-
 def read_csv_rows(data: bytes, where: str, policy: ErrorPolicy) -> Iterator[tuple[int, Sample]]:
     """Parse FER-2013 style CSV bytes; yields (0-based index among the data rows, sample). Blank lines are not
     rows. Row numbers in errors are 1-based file lines (the header is line 1)."""
-    text = _text(data)
+    text = decode_text(data)
     first = text.splitlines()[0] if text else ""
     found = parse_header(first)
     if found is None:
@@ -165,8 +135,8 @@ def read_csv_rows(data: bytes, where: str, policy: ErrorPolicy) -> Iterator[tupl
     delimiter, cols = found
     width = max(cols.values()) + 1
     idx = -1
-    for line, row in _records(text, delimiter, where, policy):
-        if not any(field.strip() for field in row):
+    for line, row in csv_records(text, where, policy, delimiter):
+        if line == 1 or not any(field.strip() for field in row):  # the header; blank lines
             continue
         idx += 1
         try:

@@ -10,8 +10,6 @@ of the FER+ paper's policies (and drops ``unknown`` / ``NF`` faces as the paper 
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 
 import numpy as np
@@ -19,6 +17,7 @@ import numpy as np
 from ferkit.data.errors import ErrorPolicy
 from ferkit.data.sample import Sample, Split
 from ferkit.data.sources.fer2013 import USAGE_SPLITS, find_csv, read_csv_rows
+from ferkit.data.sources.text import csv_records, decode_text
 from ferkit.data.storage import Encoded, Tree
 from ferkit.errors import DataError
 from ferkit.taxonomy import Taxonomy
@@ -69,10 +68,8 @@ class FolderAdapter:
             found = True
             label_file = base + "label.csv"
             where = tree.where(label_file)
-            rows = csv.reader(io.StringIO(tree.read(label_file).decode("utf-8-sig")))
-            for i, row in enumerate(rows):
-                line = i + 1
-                if not row:
+            for line, row in csv_records(decode_text(tree.read(label_file)), where, policy):
+                if not any(f.strip() for f in row):
                     continue
                 try:
                     if len(row) < 2 + len(TAXONOMY):
@@ -110,17 +107,14 @@ class CsvAdapter:
         if new is None or old is None:
             raise DataError(tree.path, "FER+ CSV layout needs fer2013new.csv and fer2013.csv side by side")
         where = tree.where(new)
-        try:
-            rows = list(csv.reader(io.StringIO(tree.read(new).decode("utf-8-sig"), newline="")))
-        except (csv.Error, UnicodeDecodeError) as e:  # the label file is all or nothing: rows pair by position
-            raise DataError(where, f"unreadable CSV ({type(e).__name__}: {e})") from None
+        strict = ErrorPolicy("raise")  # the label file is all or nothing: its rows pair with fer2013.csv's by position
+        rows = [row for _, row in csv_records(decode_text(tree.read(new)), where, strict)]
         if not rows or rows[0][:2] != ["Usage", "Image name"]:
             raise DataError(where, "expected header 'Usage,Image name,<10 votes>'", row=1)
         votes_rows = rows[1:]
         while votes_rows and not any(f.strip() for f in votes_rows[-1]):  # blank lines at the end are not rows
             votes_rows.pop()
         # Both files are in the same order: FER+ row i labels FER-2013 row i. Names are not row numbers.
-        strict = ErrorPolicy("raise")
         faces = {idx: s for idx, s in read_csv_rows(tree.read(old), tree.where(old), strict)}
         if len(faces) != len(votes_rows):
             raise DataError(where, f"{len(votes_rows)} label rows but {len(faces)} FER-2013 rows")

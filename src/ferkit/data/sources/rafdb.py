@@ -12,14 +12,13 @@ out of train for model selection, never use test.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 
 from ferkit.data.errors import ErrorPolicy
 from ferkit.data.sample import Sample, Split, one_hot
+from ferkit.data.sources.text import csv_records, decode_text
 from ferkit.data.storage import Encoded, Tree
 from ferkit.errors import DataError
 from ferkit.taxonomy import Taxonomy
@@ -74,7 +73,7 @@ class BasicAdapter:
         if base is None:
             raise DataError(tree.path, f"no {LABEL_FILE} found (RAF-DB basic layout)")
         where = tree.where(base + LABEL_FILE)
-        for i, line in enumerate(tree.read(base + LABEL_FILE).decode("utf-8-sig").splitlines()):
+        for i, line in enumerate(decode_text(tree.read(base + LABEL_FILE)).splitlines()):
             if not line.strip():
                 continue
             try:
@@ -104,12 +103,12 @@ def _csv_labels(tree: Tree, split: str, policy: ErrorPolicy) -> dict[str, tuple[
     if name is None:
         return {}
     where = tree.where(name)
-    rows = list(csv.reader(io.StringIO(tree.read(name).decode("utf-8-sig"))))
-    if not rows or [h.strip().lower() for h in rows[0][:2]] != ["image", "label"]:
+    rows = list(csv_records(decode_text(tree.read(name)), where, policy))
+    if not rows or rows[0][0] != 1 or [h.strip().lower() for h in rows[0][1][:2]] != ["image", "label"]:
         raise DataError(where, "expected a header 'image,label'", row=1)
     out: dict[str, tuple[str, str, int]] = {}
-    for i, row in enumerate(rows[1:], start=2):
-        if not row:
+    for i, row in rows[1:]:
+        if not any(f.strip() for f in row):
             continue
         try:
             if len(row) < 2:

@@ -1,0 +1,41 @@
+"""Label files as text: decoding and CSV records, shared by the adapters that read CSV or text label files.
+
+A label file in any encoding reads (UTF-8 with or without BOM, else Latin-1, which decodes every byte), so that a
+stray accented byte reaches the row check that names it instead of failing the whole file; a line the csv module
+cannot split is that line's error, not a traceback.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+
+from ferkit.data.errors import ErrorPolicy
+from ferkit.errors import DataError
+
+FIELD_LIMIT = 2**28  # the csv module's default (128 KB) is under one pixels field of a 200x200 face
+
+
+def decode_text(data: bytes) -> str:
+    """Label-file bytes as text: UTF-8 (a BOM dropped), else Latin-1."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def csv_records(text: str, where: str, policy: ErrorPolicy, delimiter: str = ",") -> Iterator[tuple[int, list[str]]]:
+    """(1-based file line, fields) of every record of CSV text, the header included; a line that cannot be split
+    (a stray carriage return inside a field, say) goes to ``policy`` as that line's DataError."""
+    csv.field_size_limit(max(csv.field_size_limit(), FIELD_LIMIT))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            policy.handle(DataError(where, f"unreadable CSV line ({e})", row=reader.line_num))
+            continue
+        yield reader.line_num, row
