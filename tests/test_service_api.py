@@ -116,7 +116,7 @@ def test_model_info(client):
     assert info["classes"] == CLASSES
     assert info["preprocessing"] == {"size": 48, "margin": 0.0, "align": True, "zoom": 1.0}
     assert info["metrics"] == METRICS and info["temperature"] == 1.0
-    assert info["backend"] == "torch"
+    assert info["backend"] == "torch" and info["head"] == "default" and info["prior"] is None
     assert info["ferkit_version"] == ferkit.__version__
 
 
@@ -264,3 +264,13 @@ def test_real_detector_finds_a_drawn_face(model_path):
     centres = sorted(f["box"]["x"] + f["box"]["w"] / 2 for f in body["faces"])
     assert centres[0] == pytest.approx(200, abs=30) and centres[1] == pytest.approx(470, abs=30)
     assert all(len(f["landmarks"]) == 5 for f in body["faces"])
+
+
+def test_model_info_says_which_head_and_class_mix_answer():
+    from types import SimpleNamespace
+
+    from ferkit.service import adapter
+
+    p = SimpleNamespace(classes=("happy", "contempt"), head="ferplus", prior={"contempt": 0.2})
+    info = adapter.model_info(p)
+    assert (info["head"], info["prior"], info["classes"]) == ("ferplus", {"contempt": 0.2}, ["happy", "contempt"])

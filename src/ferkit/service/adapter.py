@@ -63,6 +63,8 @@ def model_info(predictor: Any) -> dict[str, Any]:
         "temperature": float(getattr(info, "temperature", 1.0)),
         "metrics": dict(getattr(info, "metrics", None) or {}),
         "backend": None if backend is None else str(backend),
+        "head": getattr(predictor, "head", None),
+        "prior": getattr(predictor, "prior", None),
         "ferkit_version": ferkit.__version__,
     }
 

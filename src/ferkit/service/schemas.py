@@ -67,6 +67,10 @@ class ModelInfo(BaseModel):
     temperature: float = Field(description="calibration: logits are divided by this before softmax")
     metrics: dict[str, Any] = Field(description="evaluation results stored in the model file")
     backend: str | None
+    head: str | None = Field(None, description="the head of a multi-head model that answers")
+    prior: str | dict[str, float] | None = Field(
+        None, description="the class mix the probabilities are moved to (serve --prior); null: as calibrated"
+    )
     ferkit_version: str
 
 
