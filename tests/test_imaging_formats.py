@@ -113,7 +113,9 @@ def test_data_inspect_skips_the_hostile_tiff(tmp_path, capsys):
         read_source(tmp_path)
 
 
-def test_quiet_codecs_drops_the_decoders_lines_and_keeps_others(capfd):
+def test_quiet_codecs_drops_the_decoders_lines_and_keeps_others(capfd, tmp_path):
+    hostile_video = tmp_path / "clip.mp4"
+    hostile_video.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)  # an mp4 with no moov atom
     data = hostile.seeds()["jpeg"]
     flipped = data[:-200] + bytes(b ^ 0x55 if b != 0xFF else b for b in data[-200:-2]) + data[-2:]
     with quiet_codecs():
@@ -121,5 +123,8 @@ def test_quiet_codecs_drops_the_decoders_lines_and_keeps_others(capfd):
             with contextlib.suppress(ImageError):
                 decode(flipped)
         os.write(2, b"a line of our own\n")
+        cv2.VideoCapture(str(hostile_video))  # FFmpeg: "[mov,mp4,... @ 0x...] moov atom not found"
+        os.write(2, b"[a bracketed line] of our own\n")
     err = capfd.readouterr().err
-    assert "a line of our own" in err and "JPEG" not in err
+    assert "a line of our own" in err and "[a bracketed line] of our own" in err
+    assert "JPEG" not in err and "moov" not in err and "@ 0x" not in err

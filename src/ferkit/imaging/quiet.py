@@ -1,4 +1,4 @@
-"""Codec noise off: OpenCV's own log lines, and the warnings libjpeg and libpng print straight to stderr.
+"""Codec noise off: OpenCV's own log lines, and the lines libjpeg, libpng and FFmpeg print straight to stderr.
 
 A corrupt file already gives one clear ``ImageError``; the decoders' own lines ("Corrupt JPEG data: premature end
 of data segment", "[ERROR:0@1.2] global grfmt_tiff.cpp:... TIFF_Error ...") only repeat it less clearly, in the
@@ -41,6 +41,20 @@ NOISE_STARTS = (  # how the codecs' stderr lines begin (libjpeg warnings, libpng
     b"libpng warning",
     b"libpng error",
 )
+FFMPEG_TAG = b" @ 0x"  # FFmpeg's own lines (a damaged video): "[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55e...] moov atom ..."
+
+
+def _noise(line: bytes) -> bool:
+    return line.startswith(NOISE_STARTS) or (line.startswith(b"[") and FFMPEG_TAG in line[:80])
+
+
+def _maybe_noise(start: bytes) -> bool:
+    """Whether a line that begins so may still turn out to be codec noise (then it waits for its end)."""
+    return any(p.startswith(start[: len(p)]) for p in NOISE_STARTS) or (
+        start.startswith(b"[") and len(start) < 80 and b"]" not in start
+    )
+
+
 _lock = threading.Lock()
 _depth = 0
 
@@ -53,12 +67,12 @@ def _copy(read_fd: int, write_fd: int) -> None:
         while chunk := pipe.read(65536):
             pending += chunk
             *lines, pending = pending.split(b"\n")
-            kept = b"".join(line + b"\n" for line in lines if not line.startswith(NOISE_STARTS))
-            if pending and not any(p.startswith(pending[: len(p)]) for p in NOISE_STARTS):
+            kept = b"".join(line + b"\n" for line in lines if not _noise(line))
+            if pending and not _maybe_noise(pending):
                 kept, pending = kept + pending, b""  # a line still being written (a progress bar): pass it now
             if kept:
                 out.write(kept)
-        if pending and not pending.startswith(NOISE_STARTS):
+        if pending and not _noise(pending):
             out.write(pending)
 
 
