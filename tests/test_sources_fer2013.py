@@ -55,7 +55,7 @@ def test_csv_in_other_styles_reads_the_same_faces(tmp_path):
                            "id,source,Emotion,Pixels,USAGE"),
         "semi.csv": _rows([(c, p, u) for c, u, p in cup], "emotion;pixels;Usage", ";"),
         "tabs.tsv": _rows([(c, p, u) for c, u, p in cup], "emotion\tpixels\tUsage", "\t"),
-        "names.csv": _rows([(n, p, u) for n, (_, _, p), u in zip(["Angry", "happy", "NEUTRAL"], cup,
+        "names.csv": _rows([(n, p, u) for n, (_, _, p), u in zip(["Anger", "happiness", "NEUTRAL"], cup,
                                                                  ["train", "val", "test"], strict=True)]),
         "floats.csv": _rows([(c + ".0", '"' + p.replace(" ", ",") + '"', u) for c, u, p in cup]),
     }  # fmt: skip

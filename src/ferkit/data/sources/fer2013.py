@@ -23,7 +23,7 @@ from ferkit.data.sources.text import csv_records, decode_text
 from ferkit.data.storage import Encoded, Tree
 from ferkit.errors import DataError
 from ferkit.imaging import to_face
-from ferkit.taxonomy import Taxonomy
+from ferkit.taxonomy import Taxonomy, canonical_name
 
 # The CSV's emotion codes 0..6, in this order.
 TAXONOMY = Taxonomy(("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"))
@@ -76,10 +76,12 @@ def find_csv(tree: Tree) -> str | None:
 
 
 def _code(value: str, where: str, line: int) -> int:
-    """An emotion given as code 0..6 (``3`` or ``3.0``) or as its name (``happy``, any case)."""
+    """An emotion given as code 0..6 (``3`` or ``3.0``) or as its name (``happy``, ``Happiness``: any spelling
+    ``ferkit.taxonomy`` knows)."""
     v = value.strip()
-    if v.lower() in TAXONOMY.classes:
-        return TAXONOMY.classes.index(v.lower())
+    name = canonical_name(v)  # happy, Happiness, joy, ...
+    if name in TAXONOMY.classes:
+        return TAXONOMY.classes.index(name)
     try:
         f = float(v)
     except ValueError:
