@@ -1,5 +1,7 @@
+import os
 import struct
 import zlib
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -101,3 +103,12 @@ def test_16bit_and_alpha_files(tmp_path):
     assert load_image(tmp_path / "alpha.png")[0, 0].tolist() == [0, 0, 250]
     cv2.imwrite(str(tmp_path / "gray.png"), np.full((10, 12), 9, np.uint8))
     assert load_image(tmp_path / "gray.png")[0, 0].tolist() == [9, 9, 9]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX named pipes")
+def test_a_pipe_or_a_device_is_refused_not_read_forever(tmp_path):
+    fifo = tmp_path / "photo.jpg"
+    os.mkfifo(fifo)  # opening it for reading would wait for a writer that never comes
+    for path in [fifo, *([Path("/dev/zero")] if Path("/dev/zero").exists() else [])]:
+        with pytest.raises(ImageError, match="not a regular file"):
+            load_image(path)

@@ -108,6 +108,8 @@ def read_file(path: str | Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """Read and decode an image file to BGR uint8; every failure is an ``ImageError`` naming the file."""
     path = Path(path)
     try:
+        if path.exists() and not path.is_file() and not path.is_dir():  # a FIFO or a device would block or stream
+            raise ImageError("not a regular file (a pipe or a device)", str(path))
         if path.is_file() and path.stat().st_size > MAX_FILE_BYTES:
             raise ImageTooLargeError(
                 f"{path.stat().st_size:,} bytes; files over {MAX_FILE_BYTES:,} are not read", str(path)
