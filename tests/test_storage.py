@@ -64,6 +64,16 @@ def test_files_too_large_to_be_a_face_are_refused_before_they_are_read(tmp_path,
             tree.read("happy/img0.png")
 
 
+def test_a_pipe_is_not_a_dataset(tmp_path):
+    import os
+
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("POSIX named pipes")
+    os.mkfifo(tmp_path / "fer2013.csv")
+    with pytest.raises(DataError, match="not a regular file or a folder"):
+        Tree(tmp_path / "fer2013.csv")
+
+
 def test_missing_path_is_a_data_error(tmp_path):
     with pytest.raises(DataError, match="no such file"):
         Tree(tmp_path / "nope")

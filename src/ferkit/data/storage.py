@@ -30,6 +30,8 @@ class Tree:
         self.path = Path(path)
         if not self.path.exists():
             raise DataError(self.path, "no such file or folder")
+        if not self.path.is_file() and not self.path.is_dir():
+            raise DataError(self.path, "not a regular file or a folder (a pipe or a device)")
         self._zip: zipfile.ZipFile | None = None
         self._prefix = ""
         self._root = self.path
