@@ -237,3 +237,21 @@ def mutants(n: int, seed: int = 0):
     for i in range(n):
         fmt, kind = names[i % len(names)], kinds[(i // len(names)) % len(kinds)]
         yield fmt, kind, MUTATIONS[kind](base[fmt], rng)
+
+
+def damage(d: bytes, rng: np.random.Generator, max_run: int = 50) -> bytes:
+    """Text-file damage: one to five edits, each a replaced byte, a few inserted bytes, a deleted run (up to
+    ``max_run`` bytes) or a cut (used on CSV and label files)."""
+    b = bytearray(d)
+    for _ in range(int(rng.integers(1, 6))):
+        i = int(rng.integers(0, max(len(b), 1)))
+        op = int(rng.integers(0, 4))
+        if op == 0 and b:
+            b[min(i, len(b) - 1)] = int(rng.integers(0, 256))
+        elif op == 1:
+            b[i:i] = bytes(rng.integers(0, 256, int(rng.integers(1, 8)), dtype=np.uint8))
+        elif op == 2:
+            del b[i : i + int(rng.integers(1, max_run))]
+        else:
+            b = b[:i]
+    return bytes(b)

@@ -3,6 +3,7 @@
 import shutil
 
 import cv2
+import hostile
 import numpy as np
 import pytest
 import synth
@@ -124,22 +125,6 @@ def test_parallel_decoding_reports_the_first_bad_image_in_order(tmp_path, pooled
     assert skipped[0] == skipped[1] == ["img005.jpg", "img030.jpg", "late.jpg"]  # file order, any thread count
 
 
-def _mutant(data: bytes, rng) -> bytes:
-    b = bytearray(data)
-    for _ in range(int(rng.integers(1, 5))):
-        i = int(rng.integers(0, max(len(b), 1)))
-        op = int(rng.integers(0, 4))
-        if op == 0 and b:
-            b[min(i, len(b) - 1)] = int(rng.integers(0, 256))
-        elif op == 1:
-            b[i:i] = bytes(rng.integers(0, 256, int(rng.integers(1, 6)), dtype=np.uint8))
-        elif op == 2:
-            del b[i : i + int(rng.integers(1, 20))]
-        else:
-            b = b[:i]
-    return bytes(b)
-
-
 @pytest.mark.parametrize("layout", ["ferplus", "ferplus-csv", "rafdb", "rafdb-folders", "affectnet"])
 def test_damaged_label_files_are_read_or_refused_with_a_data_error(tmp_path, layout):
     """Random damage to a dataset's label files (flipped, inserted, deleted bytes, a cut) never crashes an adapter:
@@ -168,7 +153,7 @@ def test_damaged_label_files_are_read_or_refused_with_a_data_error(tmp_path, lay
     read = refused = 0
     for _ in range(40):
         for p, data in originals.items():
-            p.write_bytes(_mutant(data, rng))
+            p.write_bytes(hostile.damage(data, rng, max_run=20))
         try:
             read_source(root, on_error="skip")  # read_source has no cache: each mutant is parsed
             read += 1

@@ -1,4 +1,5 @@
 import cv2
+import hostile
 import numpy as np
 import pytest
 import synth
@@ -132,18 +133,7 @@ def test_mutated_csv_bytes_are_read_or_refused_with_a_data_error(tmp_path):
     rng = np.random.default_rng(0)
     outcomes = {"read": 0, "refused": 0}
     for _ in range(300):
-        b = bytearray(data)
-        for _ in range(int(rng.integers(1, 6))):
-            i = int(rng.integers(0, len(b)))
-            op = rng.integers(0, 4)
-            if op == 0:
-                b[i] = int(rng.integers(0, 256))
-            elif op == 1:
-                b[i:i] = bytes(rng.integers(0, 256, int(rng.integers(1, 8)), dtype=np.uint8))
-            elif op == 2:
-                del b[i : i + int(rng.integers(1, 50))]
-            else:
-                b = b[:i]
+        b = hostile.damage(data, rng)
         policy = ErrorPolicy("skip")
         try:
             rows = list(read_csv_rows(bytes(b), "m.csv", policy))
