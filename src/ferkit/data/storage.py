@@ -88,6 +88,19 @@ class Tree:
         except (zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError, OSError, zlib.error) as e:
             raise DataError(self.where(name), f"cannot read it ({type(e).__name__}: {e})") from None
 
+    def head(self, name: str, n: int = 4096) -> bytes:
+        """The first ``n`` bytes of one file, without reading the rest (format detection peeks at headers)."""
+        if not self.exists(name):
+            raise DataError(self.where(name), "missing file")
+        try:
+            if self._zip is not None:
+                with self._zip.open(self._prefix + name) as f:
+                    return f.read(n)
+            with open(self._root / name, "rb") as f:
+                return f.read(n)
+        except (zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError, OSError, zlib.error) as e:
+            raise DataError(self.where(name), f"cannot read it ({type(e).__name__}: {e})") from None
+
     def where(self, name: str) -> str:
         """A human-readable location for a file of this tree (used in errors)."""
         return f"{self.path}!{self._prefix}{name}" if self._zip is not None else str(self._root / name)

@@ -50,6 +50,10 @@ DELIMITERS = ",;\t|"
 MIN_SIDE = 8  # a square of pixels smaller than 8x8 is not a face
 
 
+def _first_line(text: str) -> str:
+    return text.partition("\n")[0].rstrip("\r")
+
+
 def parse_header(line: str) -> tuple[str, dict[str, int]] | None:
     """The delimiter and the column of each known field of a FER-2013 style header line, or None when it has no
     emotion and pixels columns under any delimiter."""
@@ -68,10 +72,8 @@ def parse_header(line: str) -> tuple[str, dict[str, int]] | None:
 def find_csv(tree: Tree) -> str | None:
     """The FER-2013 CSV in a tree: ``fer2013.csv`` or any .csv / .tsv whose header has emotion and pixels columns."""
     for name in ([tree.focus] if tree.focus else []) + tree.names():
-        if name.lower().endswith((".csv", ".tsv")):
-            head = decode_text(tree.read(name)[:512]) if tree.exists(name) else ""
-            if parse_header(head.splitlines()[0] if head else "") is not None:
-                return name
+        if name.lower().endswith((".csv", ".tsv")) and parse_header(_first_line(decode_text(tree.head(name)))):
+            return name
     return None
 
 
@@ -129,7 +131,7 @@ def read_csv_rows(data: bytes, where: str, policy: ErrorPolicy) -> Iterator[tupl
     """Parse FER-2013 style CSV bytes; yields (0-based index among the data rows, sample). Blank lines are not
     rows. Row numbers in errors are 1-based file lines (the header is line 1)."""
     text = decode_text(data)
-    first = text.splitlines()[0] if text else ""
+    first = _first_line(text)
     found = parse_header(first)
     if found is None:
         raise DataError(where, f"expected a header with emotion and pixels columns (e.g. emotion,pixels,Usage), "
