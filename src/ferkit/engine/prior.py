@@ -34,10 +34,10 @@ def init_from(cfg: TrainConfig, path: str | Path) -> TrainConfig:
 def init_weights(model: nn.Module, heads: list[Head], cfg: TrainConfig) -> None:
     """Start ``model`` (with classifier heads ``heads``) from the weights of the model file ``cfg.model.init``.
 
-    The file must hold the same architecture with weights of the same shapes (kwargs that change no
-    weight, such as face_resnet's ``input_size``, may differ). The classifier (the model's last ``nn.Linear``) is copied
-    row by row for the classes both know, matched by name and head (``ferkit.heads.match_columns``: a single-head
-    file starts every head); rows of classes the file lacks keep their fresh initialisation.
+    The file must hold the same architecture with weights of the same shapes (kwargs that change no weight, such as
+    face_resnet's ``input_size``, may differ). The classifier (the model's last ``nn.Linear``) is copied row by row
+    for the classes both know, matched by name and head (``ferkit.heads.match_columns``: a single-head file starts
+    every head); rows of classes the file lacks keep their fresh initialisation.
     ``model.init: dlib`` starts a ``face_resnet`` from dlib's face-recognition ResNet instead (``init_from_dlib``).
 
     Raises:

@@ -155,9 +155,9 @@ class Predictor:
                 ``always`` (every image is a face crop: a folder of ready-made crops), or ``never``. Where a face is
                 found, its detected crop is used either way. A blank image (one grey level), or one under 16 px a
                 side, is never a face.
-            prior: the class mix of the faces it will see, when it differs from the mix the model was calibrated
-                for (``Head.prior``; FER+ has 0.8% contempt): ``"balanced"`` (every class equally likely: rare
-                classes are called far more often, at lower precision) or shares by class name, e.g.
+            prior: the class mix of the faces it will see, when it differs from the mix the model's calibrated
+                probabilities assume (``Head.prior``, in the model card): ``"balanced"`` (every class equally
+                likely: rare classes are called far more often, at lower precision) or shares by class name, e.g.
                 ``{"contempt": 0.05}`` (the classes not named keep their shares). The probabilities are re-weighted
                 by the ratio of the two mixes and renormalised (Saerens et al. 2002). None: as calibrated.
 
