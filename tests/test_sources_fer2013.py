@@ -145,3 +145,17 @@ def test_mutated_csv_bytes_are_read_or_refused_with_a_data_error(tmp_path):
         assert len(rows) + len(policy.skipped) >= 1 or len(b) < len(data) // 2
         assert all(s.image.shape == (48, 48) and s.image.dtype == np.uint8 for _, s in rows)
     assert outcomes["read"] > 100 and outcomes["refused"] > 0, outcomes
+
+
+def test_a_csv_labelled_by_name_with_contempt_is_an_eight_class_source(tmp_path):
+    rows = [("happy", "Training"), ("contempt", "Training"), ("Contemptuous", "PublicTest"), ("4", "PrivateTest")]
+    path = tmp_path / "mine.csv"
+    path.write_text(_rows([(e, synth.pixels(synth.face(i)), u) for i, (e, u) in enumerate(rows)]))
+    src = read_source(path)
+    assert src.taxonomy.classes == ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral", "contempt")
+    assert [src.taxonomy.classes[i] for i in src.labels] == ["happy", "contempt", "contempt", "sad"]
+    _append(path, f"7,{synth.pixels(synth.face(9))},Training")  # codes stay FER-2013's 0..6: 7 is not contempt
+    with pytest.raises(DataError, match="unknown emotion code 7"):
+        read_source(path)
+    codes = synth.fer2013_csv(tmp_path / "codes.csv", [(0, "Training"), (6, "Training")])
+    assert len(read_source(codes).taxonomy.classes) == 7

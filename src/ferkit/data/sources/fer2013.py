@@ -23,7 +23,7 @@ from ferkit.data.sources.text import csv_records, decode_text
 from ferkit.data.storage import Encoded, Tree
 from ferkit.errors import DataError
 from ferkit.imaging import to_face
-from ferkit.taxonomy import Taxonomy, canonical_name
+from ferkit.taxonomy import ALIASES, FERKIT_CLASSES, Taxonomy, canonical_name
 
 # The CSV's emotion codes 0..6, in this order.
 TAXONOMY = Taxonomy(("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"))
@@ -31,8 +31,8 @@ USAGE_SPLITS: dict[str, Split] = {"Training": "train", "PublicTest": "val", "Pri
 PREFIX_SPLITS: dict[str, Split] = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
 
 
-def _one_hot(i: int) -> np.ndarray:
-    t = np.zeros(len(TAXONOMY), np.float32)
+def _one_hot(i: int, k: int = len(TAXONOMY)) -> np.ndarray:
+    t = np.zeros(k, np.float32)
     t[i] = 1.0
     return t
 
@@ -77,18 +77,18 @@ def find_csv(tree: Tree) -> str | None:
     return None
 
 
-def _code(value: str, where: str, line: int) -> int:
+def _code(value: str, where: str, line: int, taxonomy: Taxonomy = TAXONOMY) -> int:
     """An emotion given as code 0..6 (``3`` or ``3.0``) or as its name (``happy``, ``Happiness``: any spelling
-    ``ferkit.taxonomy`` knows)."""
+    ``ferkit.taxonomy`` knows), as an index into ``taxonomy`` (FER-2013's 7 classes, then any a CSV names)."""
     v = value.strip()
     name = canonical_name(v)  # happy, Happiness, joy, ...
-    if name in TAXONOMY.classes:
-        return TAXONOMY.classes.index(name)
+    if name in taxonomy.classes:
+        return taxonomy.classes.index(name)
     try:
         f = float(v)
     except ValueError:
         raise DataError(
-            where, f"emotion {value!r} is neither a code 0..6 nor one of {list(TAXONOMY)}", row=line
+            where, f"emotion {value!r} is neither a code 0..6 nor one of {list(taxonomy)}", row=line
         ) from None
     if not f.is_integer() or not 0 <= f < len(TAXONOMY):
         raise DataError(where, f"unknown emotion code {value.strip()} (expected 0..6)", row=line)
@@ -127,16 +127,41 @@ def _integers(value: str) -> np.ndarray | None:
     return values.astype(np.int64)
 
 
-def read_csv_rows(data: bytes, where: str, policy: ErrorPolicy) -> Iterator[tuple[int, Sample]]:
-    """Parse FER-2013 style CSV bytes; yields (0-based index among the data rows, sample). Blank lines are not
-    rows. Row numbers in errors are 1-based file lines (the header is line 1)."""
-    text = decode_text(data)
+def _header(text: str, where: str) -> tuple[str, dict[str, int]]:
     first = _first_line(text)
     found = parse_header(first)
     if found is None:
         raise DataError(where, f"expected a header with emotion and pixels columns (e.g. emotion,pixels,Usage), "
                                f"found {first[:80]!r}", row=1)  # fmt: skip
-    delimiter, cols = found
+    return found
+
+
+OTHER_NAMES = tuple(a for a, c in ALIASES.items() if c not in TAXONOMY.classes and len(a) > 3)  # contempt, ...
+
+
+def csv_taxonomy(data: bytes, where: str) -> Taxonomy:
+    """FER-2013's 7 classes, then any other ferkit class the emotion column names (``contempt``, ``confused``), in
+    the ferkit order: a CSV labelled by name with contempt is an 8-class source. Codes stay FER-2013's 0..6."""
+    lowered = data.lower()
+    if not any(a.encode() in lowered for a in OTHER_NAMES):  # the usual case, codes or FER-2013 names: no parse
+        return TAXONOMY
+    text = decode_text(data)
+    delimiter, cols = _header(text, where)
+    col, extra = cols["emotion"], set()
+    for line, row in csv_records(text, where, ErrorPolicy("skip"), delimiter):  # bad lines: the reader reports them
+        if line > 1 and len(row) > col and (name := canonical_name(row[col])) and name not in TAXONOMY.classes:
+            extra.add(name)
+    return Taxonomy(TAXONOMY.classes + tuple(c for c in FERKIT_CLASSES if c in extra)) if extra else TAXONOMY
+
+
+def read_csv_rows(
+    data: bytes, where: str, policy: ErrorPolicy, taxonomy: Taxonomy = TAXONOMY
+) -> Iterator[tuple[int, Sample]]:
+    """Parse FER-2013 style CSV bytes; yields (0-based index among the data rows, sample), targets over
+    ``taxonomy`` (``csv_taxonomy``). Blank lines are not rows. Row numbers in errors are 1-based file lines (the
+    header is line 1)."""
+    text = decode_text(data)
+    delimiter, cols = _header(text, where)
     width = max(cols.values()) + 1
     idx = -1
     for line, row in csv_records(text, where, policy, delimiter):
@@ -146,7 +171,7 @@ def read_csv_rows(data: bytes, where: str, policy: ErrorPolicy) -> Iterator[tupl
         try:
             if len(row) < width:
                 raise DataError(where, f"expected at least {width} fields, found {len(row)}", row=line)
-            code = _code(row[cols["emotion"]], where, line)
+            code = _code(row[cols["emotion"]], where, line, taxonomy)
             image = _face(row[cols["pixels"]], where, line)
             usage = row[cols["usage"]].strip() if "usage" in cols else "Training"
             if usage.lower() not in SPLIT_VALUES:
@@ -154,7 +179,7 @@ def read_csv_rows(data: bytes, where: str, policy: ErrorPolicy) -> Iterator[tupl
         except DataError as e:
             policy.handle(e)
             continue
-        yield idx, Sample(f"row{idx}", image, SPLIT_VALUES[usage.lower()], _one_hot(code))
+        yield idx, Sample(f"row{idx}", image, SPLIT_VALUES[usage.lower()], _one_hot(code, len(taxonomy)))
 
 
 class CsvAdapter:
@@ -170,12 +195,23 @@ class CsvAdapter:
         return find_csv(tree) is not None and not any(n.endswith("fer2013new.csv") for n in tree.names())
 
     @staticmethod
+    def taxonomy_of(tree: Tree) -> Taxonomy:
+        name = CsvAdapter._csv(tree)
+        return csv_taxonomy(tree.read(name), tree.where(name))
+
+    @staticmethod
     def read(tree: Tree, policy: ErrorPolicy) -> Iterator[Sample]:
+        name = CsvAdapter._csv(tree)
+        data = tree.read(name)
+        for _, sample in read_csv_rows(data, tree.where(name), policy, csv_taxonomy(data, tree.where(name))):
+            yield sample
+
+    @staticmethod
+    def _csv(tree: Tree) -> str:
         name = find_csv(tree)
         if name is None:
             raise DataError(tree.path, "no FER-2013 CSV (a header with emotion and pixels columns) found")
-        for _, sample in read_csv_rows(tree.read(name), tree.where(name), policy):
-            yield sample
+        return name
 
 
 # ---- Kaggle folders -----------------------------------------------------------------------------------------
