@@ -60,6 +60,7 @@ def test_csv_in_other_styles_reads_the_same_faces(tmp_path):
                                                                  ["train", "val", "test"], strict=True)]),
         "floats.csv": _rows([(c + ".0", '"' + p.replace(" ", ",") + '"', u) for c, u, p in cup]),
     }  # fmt: skip
+    variants["headerless.csv"] = "".join(f"{c},{p},{u}\n" for c, u, p in cup)  # pandas' to_csv(header=False)
     for name, text in variants.items():
         (tmp_path / name).write_text(text)
     (tmp_path / "crlf.csv").write_bytes(("\ufeff" + variants["icml.csv"] + "\n\n").replace("\n", "\r\n").encode())

@@ -54,18 +54,31 @@ def _first_line(text: str) -> str:
     return text.partition("\n")[0].rstrip("\r")
 
 
-def parse_header(line: str) -> tuple[str, dict[str, int]] | None:
-    """The delimiter and the column of each known field of a FER-2013 style header line, or None when it has no
-    emotion and pixels columns under any delimiter."""
+def parse_header(line: str) -> tuple[str, dict[str, int], int] | None:
+    """(delimiter, the column of each known field, the line the data starts on) of a FER-2013 style CSV from its
+    first line, or None when that line names no emotion and pixels columns under any delimiter and is not a
+    headerless ``emotion,pixels[,Usage]`` data row (as ``pandas.to_csv(header=False)`` writes the file)."""
+    line = line.lstrip("\ufeff")
     for delimiter in DELIMITERS:
-        names = [n.strip().strip('"').strip().lower() for n in line.lstrip("\ufeff").split(delimiter)]
+        names = [n.strip().strip('"').strip().lower() for n in line.split(delimiter)]
         cols = {}
         for field, aliases in COLUMNS.items():
             hits = [i for i, n in enumerate(names) if n in aliases]
             if hits:
                 cols[field] = hits[0]
         if "emotion" in cols and "pixels" in cols:
-            return delimiter, cols
+            return delimiter, cols, 2
+    for delimiter in DELIMITERS:
+        fields = [f.strip().strip('"') for f in line.split(delimiter)]
+        pixels = fields[1].split() if len(fields) in (2, 3) else []
+        label = fields[0]
+        if (
+            len(pixels) >= 64
+            and all(p.isdigit() for p in pixels[:64])
+            and (label in {str(i) for i in range(len(TAXONOMY))} or canonical_name(label) is not None)
+        ):
+            cols = {"emotion": 0, "pixels": 1} | ({"usage": 2} if len(fields) == 3 else {})
+            return delimiter, cols, 1
     return None
 
 
@@ -127,7 +140,7 @@ def _integers(value: str) -> np.ndarray | None:
     return values.astype(np.int64)
 
 
-def _header(text: str, where: str) -> tuple[str, dict[str, int]]:
+def _header(text: str, where: str) -> tuple[str, dict[str, int], int]:
     first = _first_line(text)
     found = parse_header(first)
     if found is None:
@@ -146,10 +159,10 @@ def csv_taxonomy(data: bytes, where: str) -> Taxonomy:
     if not any(a.encode() in lowered for a in OTHER_NAMES):  # the usual case, codes or FER-2013 names: no parse
         return TAXONOMY
     text = decode_text(data)
-    delimiter, cols = _header(text, where)
+    delimiter, cols, start = _header(text, where)
     col, extra = cols["emotion"], set()
     for line, row in csv_records(text, where, ErrorPolicy("skip"), delimiter):  # bad lines: the reader reports them
-        if line > 1 and len(row) > col and (name := canonical_name(row[col])) and name not in TAXONOMY.classes:
+        if line >= start and len(row) > col and (name := canonical_name(row[col])) and name not in TAXONOMY.classes:
             extra.add(name)
     return Taxonomy(TAXONOMY.classes + tuple(c for c in FERKIT_CLASSES if c in extra)) if extra else TAXONOMY
 
@@ -159,13 +172,13 @@ def read_csv_rows(
 ) -> Iterator[tuple[int, Sample]]:
     """Parse FER-2013 style CSV bytes; yields (0-based index among the data rows, sample), targets over
     ``taxonomy`` (``csv_taxonomy``). Blank lines are not rows. Row numbers in errors are 1-based file lines (the
-    header is line 1)."""
+    header, if the file has one, is line 1)."""
     text = decode_text(data)
-    delimiter, cols = _header(text, where)
+    delimiter, cols, start = _header(text, where)
     width = max(cols.values()) + 1
     idx = -1
     for line, row in csv_records(text, where, policy, delimiter):
-        if line == 1 or not any(field.strip() for field in row):  # the header; blank lines
+        if line < start or not any(field.strip() for field in row):  # the header line; blank lines
             continue
         idx += 1
         try:
