@@ -57,7 +57,8 @@ def test_csv_in_other_styles_reads_the_same_faces(tmp_path):
         "semi.csv": _rows([(c, p, u) for c, u, p in cup], "emotion;pixels;Usage", ";"),
         "tabs.tsv": _rows([(c, p, u) for c, u, p in cup], "emotion\tpixels\tUsage", "\t"),
         "names.csv": _rows([(n, p, u) for n, (_, _, p), u in zip(["Anger", "happiness", "NEUTRAL"], cup,
-                                                                 ["train", "val", "test"], strict=True)]),
+                                                                 ["train", "Public Test", "private_test"],
+                                                                 strict=True)]),
         "floats.csv": _rows([(c + ".0", '"' + p.replace(" ", ",") + '"', u) for c, u, p in cup]),
     }  # fmt: skip
     variants["headerless.csv"] = "".join(f"{c},{p},{u}\n" for c, u, p in cup)  # pandas' to_csv(header=False)

@@ -187,12 +187,13 @@ def read_csv_rows(
             code = _code(row[cols["emotion"]], where, line, taxonomy)
             image = _face(row[cols["pixels"]], where, line)
             usage = row[cols["usage"]].strip() if "usage" in cols else "Training"
-            if usage.lower() not in SPLIT_VALUES:
+            split = SPLIT_VALUES.get(re.sub(r"[\s_-]+", "", usage.lower()))  # "Public Test", "public_test"
+            if split is None:
                 raise DataError(where, f"unknown Usage {usage!r} (expected {list(USAGE_SPLITS)})", row=line)
         except DataError as e:
             policy.handle(e)
             continue
-        yield idx, Sample(f"row{idx}", image, SPLIT_VALUES[usage.lower()], _one_hot(code, len(taxonomy)))
+        yield idx, Sample(f"row{idx}", image, split, _one_hot(code, len(taxonomy)))
 
 
 class CsvAdapter:
