@@ -37,7 +37,7 @@ def provenance(script: str) -> dict[str, str]:
     return {
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
-        "command": f"python bench/{script} " + " ".join(sys.argv[1:]),
+        "command": f"python bench/{script} {' '.join(sys.argv[1:])}".rstrip(),
     }
 
 

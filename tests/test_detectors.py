@@ -145,3 +145,31 @@ def test_legacy_cache_name_is_found(tmp_path, monkeypatch, yunet_path):
     legacy = tmp_path / "face_detection_yunet_2023mar.onnx"
     legacy.write_bytes(yunet_path.read_bytes())
     assert find_yunet() == legacy
+
+
+def test_a_close_up_the_detector_is_unsure_of_is_taken_only_when_nothing_else_is_a_face():
+    from ferkit.inference.detectors import pick_faces
+
+    def face(x, y, w, h, score):
+        return [x, y, w, h, *([0.0] * 10), score]
+
+    # a small sure face; big ones at 0.4, 0.2 (too weak) and 0.35 (not the best)
+    faces = np.array([face(0, 0, 30, 30, 0.9), face(10, 10, 120, 120, 0.4), face(0, 0, 150, 150, 0.2),
+                      face(5, 5, 110, 110, 0.35)], np.float32)  # fmt: skip
+    assert pick_faces(faces, 200, 200, 0.6, 0.3)[:, 2].tolist() == [30]  # a sure face: the rule stays out of it
+    assert pick_faces(faces[1:], 200, 200, 0.6, 0.3)[:, 2].tolist() == [120]  # the best big one above 0.3
+    assert len(pick_faces(faces[1:], 200, 200, 0.6, None)) == 0  # off
+    assert len(pick_faces(faces[1:2], 400, 400, 0.6, 0.3)) == 0  # 120x120 is under a quarter of 400x400
+
+
+def test_yunet_takes_a_tight_crop_it_scores_below_the_threshold(yunet_path):
+    """A face filling its image scores lower than the same face with context; the close-up rule keeps it."""
+    img = face_image()  # one face on a background, found at the default threshold
+    sure = YuNetDetector(yunet_path).detect(img)
+    assert len(sure) == 1
+    x, y, w, h = (int(v) for v in sure[0].box)
+    crop = img[max(0, y + h // 6) : y + h, max(0, x + w // 8) : x + w - w // 8]  # no forehead, no ears: a tight crop
+    strict = YuNetDetector(yunet_path, close_up=None).detect(crop)  # it scores about 0.5 there, under 0.6
+    rescued = YuNetDetector(yunet_path).detect(crop)  # close-up: half the threshold, 0.3
+    assert strict == [] and len(rescued) == 1 and 0.3 <= rescued[0].score < 0.6
+    assert rescued[0].box[2] * rescued[0].box[3] >= 0.25 * crop.shape[0] * crop.shape[1]

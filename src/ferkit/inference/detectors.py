@@ -86,6 +86,21 @@ def _yunet_decode(
     return faces[np.asarray(keep, dtype=np.int64).reshape(-1)]
 
 
+CLOSE_UP = 0.5  # of the score threshold (0.6: 0.3); see ``YuNetDetector(close_up=...)``, notes/inference.md
+CLOSE_UP_AREA = 0.25  # of the image
+
+
+def pick_faces(faces: np.ndarray, w: int, h: int, threshold: float, close_up: float | None) -> np.ndarray:
+    """The rows of (N, 15) YuNet faces (score last) that count as faces in a (w, h) image: those scoring at least
+    ``threshold``; when there are none, the best one scoring at least ``close_up`` whose box covers at least
+    ``CLOSE_UP_AREA`` of the image, if any."""
+    sure = faces[faces[:, 14] >= threshold]
+    if len(sure) or close_up is None:
+        return sure
+    big = faces[(faces[:, 14] >= close_up) & (faces[:, 2] * faces[:, 3] >= CLOSE_UP_AREA * w * h)]
+    return big[np.argsort(-big[:, 14])[:1]]
+
+
 class YuNetDetector:
     """YuNet, run by ONNX Runtime (default: about twice as fast as OpenCV's DNN module on one core here) or by
     ``cv2.FaceDetectorYN``. Safe to share between threads.
@@ -100,6 +115,10 @@ class YuNetDetector:
         engine: ``onnxruntime``, ``opencv``, or ``auto``: ONNX Runtime when the file has a dynamic input size
             (the 2026may release), else OpenCV (the 2023mar release has a fixed 640x640 input).
         threads: ONNX Runtime intra-op threads (1: lowest latency when other work shares the CPU).
+        close_up: when no face clears ``score_threshold``, the best detection scoring at least ``close_up`` times
+            it whose box covers at least ``CLOSE_UP_AREA`` of the image is taken: a close-up or a ready-made face
+            crop, which YuNet scores lower (a tight crop lacks the context it learned). From the same network
+            pass. None: off.
     """
 
     name = "yunet"
@@ -113,9 +132,12 @@ class YuNetDetector:
         nms_threshold: float = 0.3,
         engine: Literal["auto", "onnxruntime", "opencv"] = "auto",
         threads: int = 1,
+        close_up: float | None = CLOSE_UP,
     ) -> None:
         self.model_path = str(model_path)
         self.score_threshold = score_threshold
+        self.close_up = None if close_up is None or not 0 < close_up < 1 else close_up * score_threshold
+        self._floor = self.close_up if self.close_up is not None else score_threshold  # what the network pass keeps
         self.nms_threshold = nms_threshold
         self.min_face = min_face
         self.max_side = max_side
@@ -134,7 +156,7 @@ class YuNetDetector:
                     raise DetectorError(f"{model_path}: fixed input size; use engine='opencv' (or the 2026may file)")
                 engine = "onnxruntime" if dynamic else "opencv"
             if engine == "opencv":
-                self._net = cv2.FaceDetectorYN.create(self.model_path, "", (320, 320), score_threshold, nms_threshold)
+                self._net = cv2.FaceDetectorYN.create(self.model_path, "", (320, 320), self._floor, nms_threshold)
                 self._size = (320, 320)
             elif engine != "onnxruntime":
                 raise DetectorError(f"unknown YuNet engine {engine!r}; known: auto, onnxruntime, opencv")
@@ -160,7 +182,7 @@ class YuNetDetector:
         x = np.zeros((1, 3, pad_h, pad_w), np.float32)  # (1, 3, H', W') BGR, raw 0..255
         x[0, :, :h, :w] = img.transpose(2, 0, 1)
         outs = dict(zip(self._outputs, self._session.run(self._outputs, {"input": x}), strict=True))
-        return _yunet_decode(outs, pad_w, pad_h, self.score_threshold, self.nms_threshold)
+        return _yunet_decode(outs, pad_w, pad_h, self._floor, self.nms_threshold)
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         img = _bgr(image)
@@ -170,7 +192,7 @@ class YuNetDetector:
             scale = self.max_side / max(h, w)
             img = cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
         out = []
-        for f in self._raw(img):  # (15,): x, y, w, h, 5 x (x, y) landmarks, score
+        for f in pick_faces(self._raw(img), img.shape[1], img.shape[0], self.score_threshold, self.close_up):
             box = tuple(float(v) / scale for v in f[:4])
             if min(box[2], box[3]) < self.min_face:
                 continue
