@@ -84,10 +84,11 @@ def test_serve_builds_its_predictor_with_the_options_before_serving(model_path, 
     seen = {}
     real = app.default_loader
     monkeypatch.setattr(app, "default_loader", lambda path, **kw: seen.update(kw) or real(path, **kw))
-    args = ["serve", "--model", str(model_path), "--detector", "haar", "--whole-image", "never", "--prior", "x=0.5"]
+    args = ["serve", "--model", str(model_path), "--detector", "haar", "--whole-image", "never", "--prior", "x=0.5",
+            "--close-up", "0"]  # fmt: skip
     assert main(args) == 1  # the tiny file records no class mix to move from: an error before uvicorn starts
     assert "records no class prior" in capsys.readouterr().err
-    assert seen["whole_image"] == "never" and seen["prior"] == {"x": 0.5}
+    assert seen["whole_image"] == "never" and seen["prior"] == {"x": 0.5} and seen["close_up"] == 0
 
 
 @pytest.mark.parametrize("workers", [1, 2])

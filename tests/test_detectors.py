@@ -173,3 +173,12 @@ def test_yunet_takes_a_tight_crop_it_scores_below_the_threshold(yunet_path):
     rescued = YuNetDetector(yunet_path).detect(crop)  # close-up: half the threshold, 0.3
     assert strict == [] and len(rescued) == 1 and 0.3 <= rescued[0].score < 0.6
     assert rescued[0].box[2] * rescued[0].box[3] >= 0.25 * crop.shape[0] * crop.shape[1]
+
+
+def test_the_close_up_rule_is_an_option_of_every_path(yunet_path, model_file):
+    from ferkit.inference.predictor import Predictor
+
+    on = Predictor.from_file(model_file, detector="yunet", yunet=yunet_path).detector
+    off = Predictor.from_file(model_file, detector="yunet", yunet=yunet_path, close_up=0).detector
+    strict = make_detector("yunet", yunet_path, score_threshold=0.9)
+    assert (on.close_up, off.close_up, strict.close_up) == (pytest.approx(0.3), None, pytest.approx(0.45))

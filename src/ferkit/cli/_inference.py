@@ -22,6 +22,9 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--detector", choices=("auto", "yunet", "haar"), default="auto", help="face detector")
     g.add_argument("--yunet", metavar="PATH", help="YuNet model file (else $FERKIT_YUNET or the user cache)")
     g.add_argument("--threshold", type=float, default=0.6, help="minimum face confidence (default 0.6)")
+    g.add_argument("--close-up", type=float, default=0.5, metavar="F",
+                   help="when no face clears --threshold, take one covering a quarter of the image or more from F "
+                   "times it (a close-up or a ready-made crop); 0: off (default 0.5)")  # fmt: skip
     g.add_argument("--min-face", type=float, default=20, help="minimum face side in pixels (default 20)")
     g.add_argument("--det-size", type=int, default=640, help="detect on the image shrunk to this side (640)")
     g.add_argument("--threads", type=int, default=None, help="classifier threads (default: backend's own)")
@@ -67,6 +70,7 @@ def build_predictor(args: argparse.Namespace, verb: str):
         threads=args.threads,
         yunet=args.yunet,
         score_threshold=args.threshold,
+        close_up=args.close_up,
         min_face=args.min_face,
         max_pixels=args.max_pixels,
         det_size=args.det_size,

@@ -231,9 +231,9 @@ def run_ray(args: argparse.Namespace) -> int:
     from ferkit.cli._inference import notes
     from ferkit.inference.cluster import predict_on_ray
 
-    opts = dict(score_threshold=args.threshold, min_face=args.min_face, max_pixels=args.max_pixels,
-                det_size=args.det_size, tta=args.tta, head=args.head, whole_image=args.whole_image,
-                prior=args.prior)  # fmt: skip
+    opts = dict(score_threshold=args.threshold, close_up=args.close_up, min_face=args.min_face,
+                max_pixels=args.max_pixels, det_size=args.det_size, tta=args.tta, head=args.head,
+                whole_image=args.whole_image, prior=args.prior)  # fmt: skip
     with notes("predict"):
         try:
             s = predict_on_ray(

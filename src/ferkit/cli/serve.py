@@ -75,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         "yunet": None if args.yunet is None else str(Path(args.yunet).resolve()),
         "threads": args.threads,
         "score_threshold": args.threshold,
+        "close_up": args.close_up,
         "min_face": args.min_face,
         "det_size": args.det_size,
         "max_pixels": args.max_pixels,

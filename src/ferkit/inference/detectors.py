@@ -284,6 +284,7 @@ def make_detector(
     download: bool = True,
     max_side: int = 640,
     lazy: bool = True,
+    close_up: float | None = CLOSE_UP,
 ) -> Detector:
     """Build a detector by name.
 
@@ -297,19 +298,21 @@ def make_detector(
         max_side: detect on a copy shrunk to this longer side (faster; boxes come back in original pixels).
         lazy: when YuNet would have to be downloaded, return a ``LazyDetector`` that does it on first use
             (with a short timeout, a failure remembered for an hour) instead of now.
+        close_up: YuNet's close-up rule, a fraction of ``score_threshold`` (``YuNetDetector``); None or 0: off.
 
     Raises:
         DetectorError: ``yunet`` asked for and unavailable; an unknown name.
     """
     if lazy and download and name in ("auto", "yunet") and model_path is None and not _local_yunet():
-        build = partial(make_detector, name, None, score_threshold, min_face, True, max_side, lazy=False)
+        build = partial(make_detector, name, None, score_threshold, min_face, True, max_side, False, close_up)
         return LazyDetector(build, name)
     if name == "haar":
         return HaarDetector(min_face=min_face, max_side=max_side)
     if name not in ("auto", "yunet"):
         raise DetectorError(f"unknown detector {name!r}; known: auto, yunet, haar")
     try:
-        return YuNetDetector(find_yunet(model_path, download=download), score_threshold, min_face, max_side)
+        path = find_yunet(model_path, download=download)
+        return YuNetDetector(path, score_threshold, min_face, max_side, close_up=close_up or None)
     except DetectorError as e:
         if name == "yunet":
             raise

@@ -23,7 +23,7 @@ from ferkit import shipped
 from ferkit.heads import Prior, prior_weights
 from ferkit.imaging import MAX_PIXELS, PHOTO_SIDE, Color, ImageInput, crop_faces, load_image, to_face, whole_image
 from ferkit.inference.backends import Backend, BackendName, ModelInfo, load_backend, select_head
-from ferkit.inference.detectors import Detection, Detector, DetectorName, make_detector
+from ferkit.inference.detectors import CLOSE_UP, Detection, Detector, DetectorName, make_detector
 from ferkit.preprocess import TTA, mean_softmax_logits, softmax, to_input, tta_views
 
 PRETRAINED = shipped.DEFAULT  # the default shipped model's name
@@ -131,6 +131,7 @@ class Predictor:
         head: str | None = None,
         whole_image: WholeImage = "small",
         prior: Prior | None = None,
+        close_up: float | None = CLOSE_UP,
     ) -> Predictor:
         """A predictor from a ferkit model file (``.ferkit``) or an exported ``.onnx`` file.
 
@@ -141,6 +142,8 @@ class Predictor:
             threads: classifier threads; None: the backend's default.
             yunet: explicit YuNet model file.
             score_threshold: minimum face confidence.
+            close_up: when no face clears ``score_threshold``, a face covering a quarter of the image or more is
+                taken from this fraction of it (a close-up or a ready-made crop; ``YuNetDetector``); 0 or None: off.
             min_face: minimum face side in pixels.
             max_pixels: refuse larger input images.
             det_size: the detector sees the image shrunk to this longer side; smaller is faster (detection
@@ -167,7 +170,7 @@ class Predictor:
         """
         b, info = load_backend(path, backend, threads)
         if isinstance(detector, str):
-            detector = make_detector(detector, yunet, score_threshold, min_face, max_side=det_size)
+            detector = make_detector(detector, yunet, score_threshold, min_face, max_side=det_size, close_up=close_up)
         return cls(b, info, detector, max_pixels, tta, head, whole_image, prior)
 
     @classmethod
