@@ -102,8 +102,9 @@ class PhotosAdapter(Adapter):
     def cache_salt() -> str:
         """The crop settings and the photo threshold key the cache too."""
         from ferkit.data.sources.jaffe import PREPROCESSING
+        from ferkit.inference.detectors import CLOSE_UP
 
-        return f"photos>{PHOTO_SIDE}\0{PREPROCESSING.to_dict()}"
+        return f"photos>{PHOTO_SIDE}\0close_up={CLOSE_UP}\0{PREPROCESSING.to_dict()}"
 
     @staticmethod
     def read(tree: Tree, policy: ErrorPolicy) -> Iterator[Sample]:

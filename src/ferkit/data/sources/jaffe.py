@@ -66,7 +66,8 @@ class Adapter:
     @staticmethod
     def cache_salt() -> str:
         """The detector and crop settings, so that cached crops are redone when either changes."""
-        return f"{_detector().name}\0{PREPROCESSING.to_dict()}"
+        det = _detector()
+        return f"{det.name}\0close_up={getattr(det, 'close_up', None)}\0{PREPROCESSING.to_dict()}"
 
     @staticmethod
     def read(tree: Tree, policy: ErrorPolicy) -> Iterator[Sample]:
