@@ -174,3 +174,6 @@ def test_prior_moves_the_class_mix_and_bad_ones_say_why(photos, model_file, tmp_
     with pytest.raises(SystemExit) as e:
         main(["predict", img, *_args(path), "--prior", "contempt"])
     assert e.value.code == 2 and "class=share" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["predict", img, *_args(path), "--close-up", "1.5"])
+    assert e.value.code == 2 and "fraction in [0, 1)" in capsys.readouterr().err

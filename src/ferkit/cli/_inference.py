@@ -22,7 +22,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--detector", choices=("auto", "yunet", "haar"), default="auto", help="face detector")
     g.add_argument("--yunet", metavar="PATH", help="YuNet model file (else $FERKIT_YUNET or the user cache)")
     g.add_argument("--threshold", type=float, default=0.6, help="minimum face confidence (default 0.6)")
-    g.add_argument("--close-up", type=float, default=0.5, metavar="F",
+    g.add_argument("--close-up", type=_fraction, default=0.5, metavar="F",
                    help="when no face clears --threshold, take one covering a quarter of the image or more from F "
                    "times it (a close-up or a ready-made crop); 0: off (default 0.5)")  # fmt: skip
     g.add_argument("--min-face", type=float, default=20, help="minimum face side in pixels (default 20)")
@@ -39,6 +39,16 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--whole-image", choices=("small", "always", "never"), default="small",
                    help="an image where no face is found is classified whole, as one face crop: small (at most 96 px "
                    "a side, the default), always (a folder of face crops), never")  # fmt: skip
+
+
+def _fraction(text: str) -> float:
+    try:
+        f = float(text)
+    except ValueError:
+        f = -1.0
+    if not 0 <= f < 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text!r}")
+    return f
 
 
 def parse_prior(text: str) -> str | dict[str, float]:
