@@ -70,34 +70,25 @@ class Tree:
     def read(self, name: str) -> bytes:
         """The bytes of one file; a missing, oversized (a zip bomb, say) or unreadable file, or a damaged,
         encrypted or oddly compressed zip entry, is a DataError naming it."""
-        if not self.exists(name):
-            raise DataError(self.where(name), "missing file")
-        limit = MAX_IMAGE_BYTES if name.lower().endswith(IMAGE_SUFFIXES) else MAX_FILE_BYTES
-        try:
-            if self._zip is not None:
-                info = self._zip.getinfo(self._prefix + name)
-                if info.file_size > limit:
-                    raise DataError(self.where(name), f"{info.file_size / 2**20:.0f} MiB unpacked, over the "
-                                    f"{limit / 2**20:.0f} MiB ferkit reads per file")  # fmt: skip
-                return self._zip.read(info)
-            size = (self._root / name).stat().st_size
-            if size > limit:
-                raise DataError(self.where(name), f"{size / 2**20:.0f} MiB, over the {limit / 2**20:.0f} MiB "
-                                "ferkit reads per file")  # fmt: skip
-            return (self._root / name).read_bytes()
-        except (zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError, OSError, zlib.error) as e:
-            raise DataError(self.where(name), f"cannot read it ({type(e).__name__}: {e})") from None
+        return self._bytes(name, None)
 
     def head(self, name: str, n: int = 4096) -> bytes:
         """The first ``n`` bytes of one file, without reading the rest (format detection peeks at headers)."""
+        return self._bytes(name, n)
+
+    def _bytes(self, name: str, n: int | None) -> bytes:
         if not self.exists(name):
             raise DataError(self.where(name), "missing file")
         try:
-            if self._zip is not None:
-                with self._zip.open(self._prefix + name) as f:
-                    return f.read(n)
-            with open(self._root / name, "rb") as f:
-                return f.read(n)
+            if n is None:  # the whole file: refuse one too large to be a face or a label file before reading it
+                limit = MAX_IMAGE_BYTES if name.lower().endswith(IMAGE_SUFFIXES) else MAX_FILE_BYTES
+                size = (self._zip.getinfo(self._prefix + name).file_size if self._zip is not None
+                        else (self._root / name).stat().st_size)  # fmt: skip
+                if size > limit:
+                    raise DataError(self.where(name), f"{size / 2**20:.0f} MiB (unpacked), over the "
+                                    f"{limit / 2**20:.0f} MiB ferkit reads per file")  # fmt: skip
+            with self._zip.open(self._prefix + name) if self._zip is not None else open(self._root / name, "rb") as f:
+                return f.read() if n is None else f.read(n)
         except (zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError, OSError, zlib.error) as e:
             raise DataError(self.where(name), f"cannot read it ({type(e).__name__}: {e})") from None
 
