@@ -46,6 +46,7 @@ def head_faces(source_names: tuple[str, ...]) -> np.ndarray:
 
 
 def priors(path: Path) -> dict[str, list[float]]:
+    from ferkit.engine.calibrate import head_priors
     from ferkit.engine.checkpoint import load_model_file
     from ferkit.engine.evaluate import predict_logits
     from ferkit.heads import head_slices
@@ -61,9 +62,10 @@ def priors(path: Path) -> dict[str, list[float]]:
     out = {}
     for h, sl in zip(heads, head_slices(heads).values(), strict=True):
         faces = head_faces(h.sources or tuple(dict(SETS)))  # a single head of an old file: every source trained it
-        z = predict_logits(logits, faces)[:, sl] / h.temperature
-        p = np.exp(z - z.max(1, keepdims=True))
-        out[h.name] = (p / p.sum(1, keepdims=True)).mean(0).tolist()
+        z = predict_logits(logits, faces)
+        masks = np.zeros(z.shape, bool)
+        masks[:, sl] = True  # these faces stand for this head's sources: calibration's own formula on them
+        out[h.name] = head_priors(z, masks, heads)[h.name]
         shares = ", ".join(f"{c} {v:.4f}" for c, v in zip(h.classes, out[h.name], strict=True))
         print(f"{path.name} head {h.name}: {shares}")
     return out

@@ -26,16 +26,11 @@ sys.path.insert(0, str(ROOT / "bench"))
 from accuracy import SETS, provenance  # noqa: E402
 
 
-def softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(1, keepdims=True)
-
-
 def member_probs(full, model, set_name: str, classes: list[str] | None):
     """(probabilities function with its outputs remembered, the head's classes) for one member on one set."""
     from ferkit.heads import head_for_source
     from ferkit.inference.backends import select_head
+    from ferkit.preprocess import softmax
 
     backend, info = select_head(full, model, head_for_source(model.heads, set_name).name)
     own = list(info.classes)
@@ -45,7 +40,7 @@ def member_probs(full, model, set_name: str, classes: list[str] | None):
     def probs(x: np.ndarray) -> np.ndarray:
         key = hashlib.sha1(x.tobytes()).digest()
         if key not in memo:
-            memo[key] = softmax(backend.logits(x)[:, order] / info.temperature)
+            memo[key] = softmax(backend.logits(x)[:, order], info.temperature)
         return memo[key]
 
     return probs, own

@@ -36,7 +36,6 @@ def main() -> int:
     from ferkit.engine.evaluate import evaluate_source
     from ferkit.heads import head_for_source, prior_weights
     from ferkit.inference.backends import load_backend, select_head
-    from ferkit.preprocess import softmax
     from ferkit.shipped import resolve_model
 
     path = resolve_model(args.model, "torch")
@@ -49,23 +48,18 @@ def main() -> int:
         backend, info = select_head(full, model, head_for_source(model.heads, src.name).name)
         head, memo = info.heads[0], {}
 
-        def probs(x: np.ndarray, backend=backend, info=info, memo=memo) -> np.ndarray:
+        def logits(x: np.ndarray, backend=backend, memo=memo) -> np.ndarray:  # each mix scores the same faces
             key = x.tobytes()
             if key not in memo:
-                memo[key] = softmax(backend.logits(x), info.temperature)
+                memo[key] = backend.logits(x)
             return memo[key]
 
         for text in args.priors:
             mix = None if text == "none" else parse_prior(text)
             if isinstance(mix, dict) and not set(mix) <= set(head.classes):
                 continue  # e.g. contempt for a head without it
-            w = np.ones(len(head.classes), np.float32) if mix is None else np.array(prior_weights(head, mix))
-
-            def logits(x: np.ndarray, w=w, probs=probs) -> np.ndarray:
-                p = probs(x) * w
-                return np.log(p / p.sum(1, keepdims=True) + 1e-12)
-
-            rep = evaluate_source(logits, list(head.classes), src, "val")
+            w = None if mix is None else np.array(prior_weights(head, mix))
+            rep = evaluate_source(logits, list(head.classes), src, "val", temperature=info.temperature, weights=w)
             row = {"set": set_name, "head": head.name, "prior": text, "n": rep["n"], "accuracy": rep["accuracy"]}
             row |= {"macro_f1": rep["macro_f1"], "balanced_accuracy": rep["balanced_accuracy"]}
             row["per_class"] = rep["per_class"]

@@ -15,6 +15,7 @@ import numpy as np
 
 from ferkit.errors import FewValidationFacesWarning
 from ferkit.heads import Head, head_slices
+from ferkit.preprocess import softmax
 
 MIN_OFFSET_FACES = 20  # a class with fewer validation faces gets an offset that mostly fits those faces (a warning)
 
@@ -59,9 +60,7 @@ def head_priors(logits: np.ndarray, masks: np.ndarray, heads: list[Head]) -> dic
     for h, (name, sl) in zip(heads, head_slices(heads).items(), strict=True):
         rows = masks[:, sl].any(1)
         if rows.any():
-            z = logits[rows][:, sl] / h.temperature
-            p = np.exp(z - z.max(1, keepdims=True))
-            priors[name] = (p / p.sum(1, keepdims=True)).mean(0).tolist()
+            priors[name] = softmax(logits[rows][:, sl], h.temperature).mean(0, dtype=np.float64).tolist()
     return priors
 
 
