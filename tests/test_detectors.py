@@ -182,3 +182,5 @@ def test_the_close_up_rule_is_an_option_of_every_path(yunet_path, model_file):
     off = Predictor.from_file(model_file, detector="yunet", yunet=yunet_path, close_up=0).detector
     strict = make_detector("yunet", yunet_path, score_threshold=0.9)
     assert (on.close_up, off.close_up, strict.close_up) == (pytest.approx(0.3), None, pytest.approx(0.45))
+    with pytest.raises(ValueError, match=r"close_up must be a fraction .* got 1.5"):
+        YuNetDetector(yunet_path, close_up=1.5)

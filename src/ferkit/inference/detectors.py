@@ -136,7 +136,9 @@ class YuNetDetector:
     ) -> None:
         self.model_path = str(model_path)
         self.score_threshold = score_threshold
-        self.close_up = None if close_up is None or not 0 < close_up < 1 else close_up * score_threshold
+        if close_up is not None and not 0 <= close_up < 1:
+            raise ValueError(f"close_up must be a fraction of the score threshold in [0, 1), got {close_up!r}")
+        self.close_up = close_up * score_threshold if close_up else None
         self._floor = self.close_up if self.close_up is not None else score_threshold  # what the network pass keeps
         self.nms_threshold = nms_threshold
         self.min_face = min_face
