@@ -34,3 +34,19 @@ def test_changed_files_miss_the_cache(tmp_path, monkeypatch):
     assert len(load_source(root)) == 2
     synth.write_image(root / "sad/new.png", synth.face(9))
     assert len(load_source(root)) == 3
+
+
+def test_label_file_edited_in_place_misses_the_cache(tmp_path, monkeypatch):
+    """Same size, same mtime, other labels (an in-place edit, a copy that keeps times): the content decides."""
+    import os
+
+    monkeypatch.setenv("FERKIT_CACHE", str(tmp_path / "cache"))
+    root = synth.rafdb_basic(tmp_path / "raf", {"train_00001.jpg": 1, "train_00002.jpg": 4, "test_0001.jpg": 5})
+    labels = root / "basic/EmoLabel/list_patition_label.txt"
+    before = load_source(root)
+    st = labels.stat()
+    labels.write_text(labels.read_text().replace("train_00001.jpg 1", "train_00001.jpg 2"))
+    os.utime(labels, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert labels.stat().st_size == st.st_size and labels.stat().st_mtime_ns == st.st_mtime_ns
+    after = load_source(root)
+    assert not np.array_equal(before.labels, after.labels)

@@ -14,6 +14,8 @@ from ferkit.imaging import IMAGE_SUFFIXES, decode, to_face
 
 MAX_IMAGE_BYTES = 512 * 2**20  # one image file; a 50-megapixel 16-bit TIFF is about 300 MiB
 MAX_FILE_BYTES = 4 * 2**30  # any other file (the FER-2013 CSV is 287 MiB)
+HASHED_FILE_BYTES = 64 * 2**20  # label tables up to this size are part of a folder's cache key by content
+LABEL_TABLE_SUFFIXES = (".csv", ".txt", ".tsv", ".json")
 
 
 class Tree:
@@ -103,7 +105,10 @@ class Tree:
 
     def content_key(self) -> str:
         """A cheap fingerprint of the tree's content: names, sizes and CRCs (zip) or sizes and mtimes, and the file
-        the user pointed at (two CSV files in one folder are two datasets)."""
+        the user pointed at (two CSV files in one folder are two datasets). In a folder, label tables (``.csv``,
+        ``.txt``, ``.tsv``, ``.json``) up to ``HASHED_FILE_BYTES`` are hashed by content too: a label edited in
+        place keeps its size, and a copy or an unpacked archive can bring back an old mtime. (AffectNet's
+        per-image ``.npy`` labels, a million files, are left to size and mtime.)"""
         import hashlib
 
         h = hashlib.sha256(f"focus\0{self.focus}\n".encode() if self.focus is not None else b"")
@@ -114,6 +119,8 @@ class Tree:
             for n in self._names:
                 st = (self._root / n).stat()
                 h.update(f"{n}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+                if st.st_size <= HASHED_FILE_BYTES and n.lower().endswith(LABEL_TABLE_SUFFIXES):
+                    h.update(hashlib.sha256(self.read(n)).digest())
         return h.hexdigest()
 
 
