@@ -38,6 +38,7 @@ class Tree:
         self._prefix = ""
         self._root = self.path
         self.focus: str | None = None
+        self._last: tuple[str, bytes] | None = None
         if self.path.is_file() and not zipfile.is_zipfile(self.path):
             self._root = self.path.parent
             self.focus = self.path.name
@@ -71,8 +72,11 @@ class Tree:
 
     def read(self, name: str) -> bytes:
         """The bytes of one file; a missing, oversized (a zip bomb, say) or unreadable file, or a damaged,
-        encrypted or oddly compressed zip entry, is a DataError naming it."""
-        return self._bytes(name, None)
+        encrypted or oddly compressed zip entry, is a DataError naming it. The last file read is kept, so a label
+        table that an adapter reads for its classes and then for its rows is read (and unzipped) once."""
+        if self._last is None or self._last[0] != name:
+            self._last = (name, self._bytes(name, None))
+        return self._last[1]
 
     def head(self, name: str, n: int = 4096) -> bytes:
         """The first ``n`` bytes of one file, without reading the rest (format detection peeks at headers)."""
