@@ -43,8 +43,9 @@ def _rows(text_rows, header="emotion,pixels,Usage", delimiter=","):
 
 
 def test_csv_in_other_styles_reads_the_same_faces(tmp_path):
-    """Kaggle's icml_face_data.csv order with spaces, extra columns, other delimiters, names for codes, CRLF and
-    blank lines, a BOM, Latin-1 bytes in another column: all the same three faces with the same labels."""
+    """Kaggle's icml_face_data.csv order with spaces, extra columns, other delimiters, names for codes, other
+    column names and split values, pixels as a Python list or scaled to 0..1, CRLF and blank lines, a BOM, Latin-1
+    bytes in another column: all the same three faces with the same labels."""
     faces = [synth.face(i) for i in range(3)]
     px = [synth.pixels(f) for f in faces]
     codes, usages = ["0", "3", "6"], ["Training", "PublicTest", "PrivateTest"]
@@ -60,6 +61,10 @@ def test_csv_in_other_styles_reads_the_same_faces(tmp_path):
                                                                  ["train", "Public Test", "private_test"],
                                                                  strict=True)]),
         "floats.csv": _rows([(c + ".0", '"' + p.replace(" ", ",") + '"', u) for c, u, p in cup]),
+        "names2.csv": _rows([(u2, c, p) for (c, _, p), u2 in zip(cup, ["train", "dev", "testing"], strict=True)],
+                            "Set,Emotion Label,pixel_values"),
+        "list.csv": _rows([(c, '"' + str([int(v) for v in p.split()]) + '"', u) for c, u, p in cup]),
+        "scaled.csv": _rows([(c, " ".join(f"{int(v) / 255:.6f}" for v in p.split()), u) for c, u, p in cup]),
     }  # fmt: skip
     variants["headerless.csv"] = "".join(f"{c},{p},{u}\n" for c, u, p in cup)  # pandas' to_csv(header=False)
     for name, text in variants.items():

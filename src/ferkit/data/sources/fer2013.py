@@ -3,9 +3,10 @@
 Splits: ``Training`` -> train, ``PublicTest`` -> val, ``PrivateTest`` -> test. The Kaggle layout merges both test
 splits into ``test/``; the ``PublicTest_`` / ``PrivateTest_`` file-name prefix tells them apart.
 
-CSV files in the same style are read too: columns found by name in any order (``emotion, Usage, pixels``), other
-columns ignored, comma / semicolon / tab / bar delimiters, blank lines skipped, emotions as codes or names, split
-values also ``train`` / ``val`` / ``test``, and any square face size (resized to 48x48 like a folder's images).
+CSV files in the same style are read too: columns found by name in any order (``emotion, Usage, pixels``; also
+``label``, ``pixel_values``, ``split``, ...), other columns ignored, comma / semicolon / tab / bar delimiters, blank
+lines skipped, emotions as codes or names, split values also ``train`` / ``val`` / ``test``, pixels as a bracketed
+list or as fractions 0..1, and any square face size (resized to 48x48 like a folder's images).
 """
 
 from __future__ import annotations
@@ -39,12 +40,18 @@ def _one_hot(i: int, k: int = len(TAXONOMY)) -> np.ndarray:
 
 # ---- original CSV -------------------------------------------------------------------------------------------
 
-# Column names, case-insensitive and in any order (Kaggle's icml_face_data.csv is "emotion, Usage, pixels");
-# other columns are ignored. Without a split column every face is a training face.
-COLUMNS = {"emotion": ("emotion", "label", "expression"), "pixels": ("pixels",), "usage": ("usage", "split")}
+# Column names in any order (Kaggle's icml_face_data.csv is "emotion, Usage, pixels"), compared without case, spaces
+# or punctuation ("Emotion Label", "pixel_values"); other columns are ignored. Without a split column every face is a
+# training face. "image" is not a pixels name: label tables of image files (RAF-DB's re-uploads) use it for paths.
+COLUMNS = {
+    "emotion": ("emotion", "emotions", "label", "labels", "expression", "class", "emotionlabel", "target"),
+    "pixels": ("pixels", "pixel", "pixelvalues", "imagepixels", "imgpixels"),
+    "usage": ("usage", "split", "set", "subset", "partition"),
+}
 SPLIT_VALUES: dict[str, Split] = {
     **{k.lower(): v for k, v in USAGE_SPLITS.items()},
-    **{"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"},
+    **{"train": "train", "val": "val", "valid": "val", "validation": "val", "dev": "val"},
+    **{"test": "test", "testing": "test"},
 }
 DELIMITERS = ",;\t|"
 MIN_SIDE = 8  # a square of pixels smaller than 8x8 is not a face
@@ -60,7 +67,7 @@ def parse_header(line: str) -> tuple[str, dict[str, int], int] | None:
     headerless ``emotion,pixels[,Usage]`` data row (as ``pandas.to_csv(header=False)`` writes the file)."""
     line = line.lstrip("\ufeff")
     for delimiter in DELIMITERS:
-        names = [n.strip().strip('"').strip().lower() for n in line.split(delimiter)]
+        names = [re.sub(r"[^a-z0-9]", "", n.lower()) for n in line.split(delimiter)]
         cols = {}
         for field, aliases in COLUMNS.items():
             hits = [i for i, n in enumerate(names) if n in aliases]
@@ -112,7 +119,7 @@ def _face(value: str, where: str, line: int) -> np.ndarray:
     """Pixel values separated by spaces (or commas, semicolons) -> a 48x48 uint8 face; any square size is resized."""
     pixels = _integers(value)
     if pixels is None:
-        raise DataError(where, "pixels are not all integers", row=line)
+        raise DataError(where, "pixels are not all integers 0..255 (nor all fractions 0..1)", row=line)
     side = math.isqrt(pixels.size)
     if side * side != pixels.size or side < MIN_SIDE:
         raise DataError(where, f"expected a square face's pixels (48x48 = 2304), found {pixels.size} values", row=line)
@@ -123,8 +130,9 @@ def _face(value: str, where: str, line: int) -> np.ndarray:
 
 def _integers(value: str) -> np.ndarray | None:
     """The integers of a pixels field, or None if some value is not one. Space-separated integers (every row of
-    FER-2013) take the fast path, 5x faster than splitting into strings; commas, semicolons and integral floats the
-    slow one."""
+    FER-2013) take the fast path, 5x faster than splitting into strings; commas, semicolons, a list in brackets
+    (``[12, 34, ...]``, as Python writes one) and integral floats the slow one. Fractions all within 0..1 are pixels
+    scaled to 0..1 (a notebook's normalised faces) and are scaled back to 0..255."""
     try:
         fast = np.fromstring(value, dtype=np.int64, sep=" ")  # stops at a non-integer: an error (numpy 1: a warning)
         if fast.size == len(value.split()):
@@ -132,12 +140,16 @@ def _integers(value: str) -> np.ndarray | None:
     except ValueError:
         pass
     try:
-        values = np.array([p for p in re.split(r"[\s,;]+", value.strip()) if p], dtype=np.float64)
+        values = np.array([p for p in re.split(r"[\s,;]+", value.strip().strip("[]()")) if p], dtype=np.float64)
     except ValueError:
         return None
-    if not np.all(np.isfinite(values)) or np.any(values != np.round(values)):
+    if not np.all(np.isfinite(values)):
         return None
-    return values.astype(np.int64)
+    if np.any(values != np.round(values)):
+        if values.min() < 0 or values.max() > 1:
+            return None
+        values = values * 255
+    return np.round(values).astype(np.int64)
 
 
 def _header(text: str, where: str) -> tuple[str, dict[str, int], int]:
