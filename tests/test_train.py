@@ -59,6 +59,8 @@ def test_train_writes_a_run_and_learns(tmp_path):
     after = mf.metrics["calibration"]["val_acc_after_bias"]["val_acc"]
     assert after >= mf.metrics["calibration"]["val_acc_before_bias"]["val_acc"] - 0.001
     assert mf.metrics["calibration"]["few_validation_faces"] == dict.fromkeys(mf.classes, 2)
+    gate = mf.metrics["calibration"]["offset_gate"]  # class_bias: auto, the default
+    assert gate["cv_folds"] == 5 and (gate["cv_macro_f1_gain"] > 0 or not any(bias.values()))
 
 
 def test_missing_dataset_is_a_config_error(tmp_path):
@@ -351,7 +353,7 @@ def test_cli_train_refuses_then_forces(tmp_path, capsys):
 
 
 def test_calibration_shows_progress(tmp_path, capsys):
-    cfg = load_config(config_file(tmp_path, epochs=1))
+    cfg = load_config(config_file(tmp_path, epochs=1), ["calibrate.bags=3", "calibrate.class_bias=true"])
     train(cfg, progress=True)
     err = capsys.readouterr().err
-    assert "calibrate:" in err and "/16" in err  # steps: logits, 7 classes x 2 rounds of offsets, temperature
+    assert "calibrate:" in err and "/44" in err  # logits, 3 bags x 2 rounds x 7 classes of offsets, temperature

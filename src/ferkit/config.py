@@ -156,11 +156,15 @@ class DistillConfig:
 class CalibrateConfig:
     """Fitted on validation data after training, stored in the model file (a temperature is always fitted)."""
 
-    class_bias: bool = True  # per-class logit offsets (in the head's bias) that raise validation macro-F1 ...
+    # per-class logit offsets (in the head's bias) that raise validation macro-F1 ... (auto: only where 5-fold
+    # cross-validation on the validation faces says they raise it on faces they were not fitted on)
+    class_bias: bool | Literal["auto"] = "auto"
     max_accuracy_drop: float = 0.001  # ... while each source's validation accuracy falls by at most this (0.1 pt)
+    bags: int = 25  # ... averaged over this many bootstrap resamples of the validation faces (1: fitted once)
 
     def check(self, prefix: str = "calibrate.") -> None:
         _in_range(prefix + "max_accuracy_drop", self.max_accuracy_drop, 0, 1)
+        _in_range(prefix + "bags", self.bags, 1, 1000)
 
 
 @dataclass

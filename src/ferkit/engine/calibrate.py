@@ -2,8 +2,9 @@
 
 - Temperature scaling (Guo et al. 2017): one scalar dividing the logits, fitted to minimise NLL.
 - Class offsets: one number per class added to the logits (folded into the head's bias, so exported models carry
-  it too), fitted to raise macro-F1 while no source's accuracy falls by more than a small budget. A rare class the
-  network almost never ranks first (FER+ contempt) gets predicted again; most other decisions stay as they were.
+  it too), fitted to raise macro-F1 while no source's accuracy falls by more than a small budget, and averaged over
+  bootstrap resamples of the validation faces (bagging). A rare class the network almost never ranks first (FER+
+  contempt) gets predicted again; most other decisions stay as they were.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ferkit.config import CalibrateConfig
 from ferkit.errors import FewValidationFacesWarning
 from ferkit.heads import Head, head_slices
 from ferkit.preprocess import softmax
@@ -82,6 +84,8 @@ def fit_class_bias(
     grid: np.ndarray | None = None,
     rounds: int = 2,
     on_step: Callable[[], None] | None = None,
+    bags: int = 1,
+    seed: int = 0,
 ) -> np.ndarray:
     """Per-class offsets for ``logits`` that raise validation macro-F1 while the accuracy of every group (a source,
     say) falls by at most ``max_accuracy_drop`` (a fraction: 0.001 is 0.1 points).
@@ -90,17 +94,27 @@ def fit_class_bias(
     an offset moves only for a strict gain, so classes that gain nothing keep 0. Masked logits (-1e9, a class a
     row's source lacks) stay out of reach of any offset on the grid.
 
+    With ``bags`` > 1 the offsets are the mean of those fitted on ``bags`` bootstrap resamples of the rows (drawn
+    with ``seed``): what every resample agrees on stays, what a few faces decide shrinks. Fitted on few faces,
+    single offsets lower held-out macro-F1 and bagged ones much less (notes/training.md, "bagged offsets").
+
     Args:
         logits: (N, K) validation logits.
         y: (N,) true class indices.
         groups: (N,) group index of each row (each group keeps its own accuracy); None = one group.
-        on_step: called after each class of each round (``rounds * K`` steps), for a progress bar.
+        on_step: called after each class of each round of each bag (``bags * rounds * K`` steps), for a progress
+            bar.
 
     Returns:
         (K,) float32 offsets to add to the logits.
     """
-    k = logits.shape[1]
     groups = np.zeros(len(y), np.int64) if groups is None else np.asarray(groups, np.int64)
+    if bags > 1:
+        rng = np.random.default_rng(seed)
+        draws = (rng.integers(0, len(y), len(y)) for _ in range(bags))
+        fits = [fit_class_bias(logits[i], y[i], max_accuracy_drop, groups[i], grid, rounds, on_step) for i in draws]
+        return np.mean(fits, axis=0, dtype=np.float64).astype(np.float32)
+    k = logits.shape[1]
     grid = np.round(np.linspace(-3.0, 3.0, 61), 6) if grid is None else grid
     grid = grid[np.argsort(np.abs(grid), kind="stable")]  # ties go to the smallest offset
     bias = np.zeros(k, np.float32)
@@ -117,6 +131,72 @@ def fit_class_bias(
             if on_step is not None:
                 on_step()
     return bias
+
+
+def gated_class_bias(
+    logits: np.ndarray,
+    y: np.ndarray,
+    max_accuracy_drop: float = 0.001,
+    groups: np.ndarray | None = None,
+    folds: int = 5,
+    bags: int = 25,
+    cv_bags: int = 10,
+    seed: int = 0,
+    on_step: Callable[[], None] | None = None,
+) -> tuple[np.ndarray, dict[str, float]]:
+    """Bagged class offsets (``fit_class_bias``) only if they generalise: the rows are split into ``folds``
+    stratified folds (by group and class); offsets fitted on the others (``cv_bags`` bags) score macro-F1 on each
+    fold with and without them. If they raise it on average, the offsets fitted on every row (``bags`` bags) are
+    returned, else zeros. Whether offsets help is a property of the model (notes/training.md, "gated offsets").
+
+    Returns:
+        ((K,) float32 offsets, {"cv_folds", "cv_macro_f1_gain": mean out-of-fold gain, a fraction}).
+    """
+    k = logits.shape[1]
+    groups = np.zeros(len(y), np.int64) if groups is None else np.asarray(groups, np.int64)
+    rng = np.random.default_rng(seed)
+    strata = groups * k + y
+    fold = np.empty(len(y), np.int64)
+    for key in np.unique(strata):
+        idx = rng.permutation(np.flatnonzero(strata == key))
+        fold[idx] = (np.arange(len(idx)) + rng.integers(folds)) % folds
+    gains = []
+    for f in range(folds):
+        fit, held = fold != f, fold == f
+        if not held.any() or held.all():  # fewer faces than folds
+            continue
+        b = fit_class_bias(logits[fit], y[fit], max_accuracy_drop, groups[fit], bags=cv_bags, seed=seed + 1 + f,
+                           on_step=on_step)  # fmt: skip
+        with_offsets = _accuracies_and_macro_f1(logits[held] + b, y[held], groups[held], k)[1]
+        gains.append(with_offsets - _accuracies_and_macro_f1(logits[held], y[held], groups[held], k)[1])
+    report = {"cv_folds": folds, "cv_macro_f1_gain": float(np.mean(gains)) if gains else 0.0}
+    if report["cv_macro_f1_gain"] <= 0:
+        return np.zeros(k, np.float32), report
+    return fit_class_bias(logits, y, max_accuracy_drop, groups, bags=bags, seed=seed, on_step=on_step), report
+
+
+def class_offsets(
+    logits: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
+    cfg: CalibrateConfig,
+    seed: int,
+    on_step: Callable[[], None] | None = None,
+) -> tuple[np.ndarray, dict]:
+    """The class offsets calibration adds (``cfg.class_bias``): ``"auto"`` gated (``gated_class_bias``), ``True``
+    bagged always, ``False`` none. Returns the offsets and what the gate measured (empty without it)."""
+    drop, bags = cfg.max_accuracy_drop, cfg.bags
+    if cfg.class_bias == "auto":
+        bias, gate = gated_class_bias(logits, y, drop, groups, bags=bags, seed=seed, on_step=on_step)
+        return bias, {"offset_gate": gate}
+    if cfg.class_bias:
+        return fit_class_bias(logits, y, drop, groups, bags=bags, seed=seed, on_step=on_step), {}
+    return np.zeros(logits.shape[1], np.float32), {}
+
+
+def offset_steps(mode: bool | str, k: int, bags: int, folds: int = 5, cv_bags: int = 10, rounds: int = 2) -> int:
+    """Progress-bar steps of ``class_offsets`` at most (the gate's last fit runs only if it keeps the offsets)."""
+    return ((folds * cv_bags if mode == "auto" else 0) + (bags if mode else 0)) * rounds * k
 
 
 def warn_few_faces(y: np.ndarray, classes: list[str], start: int = 0, where: object = "") -> dict[str, int]:

@@ -21,7 +21,7 @@ from torch import nn
 from ferkit.config import SourceConfig, TrainConfig, to_dict
 from ferkit.data.augment import build_augment
 from ferkit.data.fusion import Fused
-from ferkit.engine.calibrate import fit_class_bias, fit_head_temperatures, head_priors, warn_few_faces
+from ferkit.engine.calibrate import class_offsets, fit_head_temperatures, head_priors, offset_steps, warn_few_faces
 from ferkit.engine.checkpoint import ModelFile, atomic_torch_save, load_model_file, save_model_file
 from ferkit.engine.distributed import all_reduce_mean, init_distributed, pick_device
 from ferkit.engine.extend import Frozen, adopt_architecture, freeze, init_path, with_branch
@@ -358,19 +358,19 @@ def _finish(out: Path, data: Data, device: torch.device, cfg: TrainConfig, progr
     if len(data.val):
         model = mf.build().to(device)
         y = data.val.targets.argmax(1)
-        calibration: dict = {"fitted_on": "validation", "n": int(len(y))}
+        calibration: dict = {"fitted_on": "validation", "n": int(len(y)), "offset_bags": cfg.calibrate.bags}
         head = head_of(model)[1]
-        offsets = cfg.calibrate.class_bias and head.bias is not None
+        mode = cfg.calibrate.class_bias if head.bias is not None else False
+        offsets = mode is not False
         kept = head_slices(mf.heads)[mf.heads[data.kept - 1].name].stop if data.kept else 0
         if offsets and (few := warn_few_faces(y, mf.classes, start=kept, where=out)):  # kept heads' offsets stay 0
             calibration["few_validation_faces"] = few
-        bar = _bar(1 + (2 * len(mf.classes) if offsets else 0) + 1, progress, "calibrate")  # logits, offsets, T
+        bar = _bar(2 + offset_steps(mode, len(mf.classes), cfg.calibrate.bags), progress, "calibrate")
         logits = predict_fused(model, data.val, device)
         bar.update()
         if offsets:
-            bias = fit_class_bias(
-                logits, y, cfg.calibrate.max_accuracy_drop, groups=data.val.source, rounds=2, on_step=bar.update
-            )
+            bias, gate = class_offsets(logits, y, data.val.source, cfg.calibrate, cfg.seed, bar.update)
+            calibration |= gate
             bias[:kept] = 0.0  # kept heads (model.keep_heads) stay exactly as they were
             with torch.no_grad():
                 head.bias += torch.from_numpy(bias).to(head.bias)
