@@ -41,6 +41,13 @@ def provenance(script: str) -> dict[str, str]:
     }
 
 
+def write_result(out: Path, result: dict, *, newline: bool = True) -> None:
+    """Write a bench's result as indented JSON (folders made as needed) and say where."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + ("\n" if newline else ""))
+    print(f"wrote {out}")
+
+
 def predicted_shares(confusion: dict) -> dict[str, float]:
     """The share of the scored faces that the model labels with each class (columns of the confusion matrix)."""
     cols = [sum(col) for col in zip(*confusion["matrix"], strict=True)]
@@ -108,9 +115,7 @@ def main() -> int:
                     flush=True,
                 )
     out = Path(args.out or ROOT / "bench" / "results" / f"accuracy-{Path(args.model).stem}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=1))
-    print(f"wrote {out}")
+    write_result(out, results, newline=False)
     return 0
 
 

@@ -22,7 +22,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from accuracy import SETS, provenance  # noqa: E402
+from accuracy import SETS, provenance, write_result  # noqa: E402
 
 YUNET = ROOT.parent / "shared" / "models" / "face_detection_yunet.onnx"
 
@@ -77,9 +77,7 @@ def main() -> int:
         row["no_face_images"] = len(empty)
         rows.append(row)
         print(json.dumps(row), flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"model": args.model, "n": len(idx), **prov, "rows": rows}, indent=1) + "\n")
-    print(f"wrote {args.out}")
+    write_result(args.out, {"model": args.model, "n": len(idx), **prov, "rows": rows})
     return 0
 
 

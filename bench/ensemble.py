@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import itertools
-import json
 import sys
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from accuracy import SETS, provenance  # noqa: E402
+from accuracy import SETS, provenance, write_result  # noqa: E402
 
 
 def member_probs(full, model, set_name: str, classes: list[str] | None):
@@ -83,9 +82,7 @@ def main() -> int:
                 rows.append(row)
                 acc, f1 = 100 * row["accuracy"], 100 * row["macro_f1"]
                 print(f"{set_name}\t{'+'.join(combo)}\t{acc:.2f}%\tmacro-F1 {f1:.2f}%")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"members": members, **prov, "rows": rows}, indent=1) + "\n")
-    print(f"wrote {args.out}")
+    write_result(args.out, {"members": members, **prov, "rows": rows})
     return 0
 
 

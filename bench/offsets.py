@@ -13,7 +13,6 @@ rest of the validation faces score macro-F1, accuracy and balanced accuracy. Val
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from accuracy import SETS, provenance  # noqa: E402
+from accuracy import SETS, provenance, write_result  # noqa: E402
 
 
 def raw_logits(model: str | None) -> tuple[str, dict[str, tuple[np.ndarray, np.ndarray, list[str]]]]:
@@ -116,9 +115,7 @@ def main() -> int:
             rows.append(row)
             shown = "  ".join(f"{m} {100 * row[m]['macro_f1']:.2f}" for m in per)
             print(f"{head}\tN={n}\tmacro-F1 {shown}\t{time.perf_counter() - t0:.0f} s")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"model": path, **prov, "rows": rows}, indent=1) + "\n")
-    print(f"wrote {args.out}")
+    write_result(args.out, {"model": path, **prov, "rows": rows})
     return 0
 
 

@@ -13,7 +13,6 @@ calls each class.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-from accuracy import SETS, predicted_shares, provenance  # noqa: E402
+from accuracy import SETS, predicted_shares, provenance, write_result  # noqa: E402
 
 
 def main() -> int:
@@ -74,9 +73,7 @@ def main() -> int:
                 f"faces, {pc['support']} faces)"
             )
     out = args.out or ROOT / "bench" / "results" / f"prior-{path.name.split('.')[0]}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"model": str(path), **prov, "rows": rows}, indent=1) + "\n")
-    print(f"wrote {out}")
+    write_result(out, {"model": str(path), **prov, "rows": rows})
     return 0
 
 
