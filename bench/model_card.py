@@ -104,13 +104,18 @@ def run_summary(run: Path) -> dict:
     }
 
 
-def lineage_note(config: dict) -> str:
-    """Where a fine-tuned or distilled run's starting weights and teachers came from, with their training time."""
+def lineage_note(config: dict, card: str | None = None) -> str:
+    """Where a fine-tuned or distilled run's starting weights and teachers came from, with their training time.
+    ``card``: the model this card is for; a shipped model of that name is the one shipped before this file."""
 
     def origin(path: str) -> str:
         name = Path(path).name.split(".")[0]
         if path == name or Path(path).resolve().parent == WEIGHTS:  # a shipped model, by name or by its file
             dlib = "; itself from dlib's face-recognition ResNet, CC0" if name == "ferkit-l" else ""
+            if name == card:  # this file replaced it: its card is in git, at the commit the recipe's header names
+                return (
+                    f"the `{name}` shipped when the run started (its card in git at the commit the recipe names{dlib})"
+                )
             return f"the shipped `{name}` (card `{name}.md`{dlib})"
         metrics = Path(path).parent / "metrics.jsonl"
         if not metrics.exists():
@@ -178,18 +183,27 @@ def main() -> int:
         else ""
     )
 
-    lineage = lineage_note(mf.config)
+    lineage = lineage_note(mf.config, NAME)
     calib = mf.metrics.get("calibration", {})
     offsets = calib.get("class_bias")
+    gate = calib.get("offset_gate")
     offsets_line = (
         "\n- **Class offsets** (added to the logits, folded into the head's bias): "
-        + ", ".join(f"{c} {v:+.2f}" for c, v in offsets.items())
+        + ", ".join(f"{c} {v:+.2f}" for c, v in offsets.items() if v)
         + f"; fitted on the validation splits to raise macro-F1 while each source's accuracy falls by at most "
-        f"{100 * mf.config.get('calibrate', {}).get('max_accuracy_drop', 0.001):.1f} points (mean validation accuracy "
-        f"{pct(calib['val_acc_before_bias']['val_acc'])} -> {pct(calib['val_acc_after_bias']['val_acc'])})."
-        if offsets
+        f"{100 * mf.config.get('calibrate', {}).get('max_accuracy_drop', 0.001):.1f} points"
+        + (f", averaged over {calib['offset_bags']} bootstrap resamples" if calib.get("offset_bags", 1) > 1 else "")
+        + (f", kept because {gate['cv_folds']}-fold cross-validation found them raising macro-F1 on faces they were"
+           f" not fitted on by {100 * gate['cv_macro_f1_gain']:.2f} points" if gate else "")
+        + f" (mean validation accuracy {pct(calib['val_acc_before_bias']['val_acc'])} -> "
+        f"{pct(calib['val_acc_after_bias']['val_acc'])})."
+        if offsets and any(offsets.values())
+        else f"\n- **Class offsets**: none. {gate['cv_folds']}-fold cross-validation on the validation faces found "
+        f"that offsets would change macro-F1 on faces they were not fitted on by {100 * gate['cv_macro_f1_gain']:+.2f}"
+        " points, so calibration left the head's bias as trained (`calibrate.class_bias: auto`)."
+        if gate
         else ""
-    )
+    )  # fmt: skip
     mixes = [h for h in mf.heads_now() if h.prior]
     offsets_line += (
         "\n- **Class mix** each head's probabilities assume (`Head.prior`, the mean over its validation faces; "
@@ -204,7 +218,7 @@ def main() -> int:
     )
     readme_offsets = (
         " Calibrated on the validation splits: class offsets (in the head's bias) and a temperature; `--resume` on"
-        " a finished run fits them again without training, which is how this file got its offsets."
+        " a finished run fits them again without training, which is how this file got its calibration."
         if offsets
         else ""
     )
