@@ -131,3 +131,24 @@ def test_gated_class_bias_keeps_offsets_that_generalise_and_drops_those_that_fit
         assert (bias == 0).all() == (report["cv_macro_f1_gain"] <= 0)
         dropped += int((bias == 0).all())
     assert dropped >= 4
+
+
+def test_offsets_scored_at_once_match_one_scoring_per_offset():
+    """The grid search scores every offset of a class in one pass; it must give the numbers one call per offset
+    gives, ties (argmax takes the first index) and masked classes included."""
+    from ferkit.engine.calibrate import _accuracies_and_macro_f1, _scores_along
+
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 5, 300)
+    logits = np.round(rng.normal(0, 1, (300, 5)), 1).astype(np.float32)  # many exact ties on the 0.1 grid
+    logits[rng.random((300, 5)) < 0.1] = -1e9
+    groups = rng.integers(0, 2, 300)
+    bias = np.array([0.1, -0.2, 0.0, 0.3, 0.0], np.float32)
+    values = np.round(np.linspace(-1, 1, 21), 6).astype(np.float32)
+    for c in range(5):
+        accs, f1 = _scores_along(logits, y, groups, 5, bias, c, values)
+        for i, v in enumerate(values):
+            trial = bias.copy()
+            trial[c] = v
+            want_accs, want_f1 = _accuracies_and_macro_f1(logits + trial, y, groups, 5)
+            assert np.allclose(accs[i], want_accs) and np.isclose(f1[i], want_f1), (c, v)
