@@ -67,13 +67,26 @@ def head_priors(logits: np.ndarray, masks: np.ndarray, heads: list[Head]) -> dic
 
 
 def _accuracies_and_macro_f1(logits: np.ndarray, y: np.ndarray, groups: np.ndarray, k: int) -> tuple[np.ndarray, float]:
-    pred = logits.argmax(1)
-    right = pred == y
-    tp = np.bincount(y[right], minlength=k).astype(float)
-    n_true, n_pred = np.bincount(y, minlength=k), np.bincount(pred, minlength=k)
-    f1 = np.divide(2 * tp, n_true + n_pred, out=np.zeros(k), where=(n_true + n_pred) > 0)
-    accs = np.bincount(groups, weights=right) / np.maximum(np.bincount(groups), 1)
-    return accs, float(f1[n_true > 0].mean())
+    accs, f1 = _scores(logits.argmax(1)[None, :], y, groups, k)
+    return accs[0], float(f1[0])
+
+
+def _scores(pred: np.ndarray, y: np.ndarray, groups: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each group's accuracy and the macro-F1 (over the classes ``y`` holds) of G rows of predictions at once:
+    (G, N) predicted classes -> (G, groups), (G,)."""
+    right = pred == y[None, :]
+    g = len(pred)
+    rows = np.arange(g)[:, None] * k
+    tp = np.bincount((rows + y[None, :])[right], minlength=g * k).reshape(g, k).astype(float)
+    n_pred = np.bincount((rows + pred).ravel(), minlength=g * k).reshape(g, k)
+    n_true = np.bincount(y, minlength=k)
+    denom = n_true[None, :] + n_pred
+    f1 = np.divide(2 * tp, denom, out=np.zeros((g, k)), where=denom > 0)[:, n_true > 0].mean(1)
+    n_groups = int(groups.max()) + 1 if len(groups) else 1
+    grows = np.arange(g)[:, None] * n_groups
+    hits = np.bincount((grows + groups[None, :]).ravel(), weights=right.ravel(), minlength=g * n_groups)
+    accs = hits.reshape(g, n_groups) / np.maximum(np.bincount(groups, minlength=n_groups), 1)
+    return accs, f1
 
 
 def fit_class_bias(
@@ -145,19 +158,7 @@ def _scores_along(
     max_other = others[np.arange(len(y)), arg_other]
     s = logits[:, c][None, :] + values[:, None].astype(bias.dtype)  # (G, N), as logits + trial computes it
     pred = np.where((s > max_other) | ((s == max_other) & (c < arg_other)), c, arg_other[None, :])
-    right = pred == y[None, :]
-    g = len(values)
-    rows = np.arange(g)[:, None] * k
-    tp = np.bincount((rows + y[None, :])[right], minlength=g * k).reshape(g, k).astype(float)
-    n_pred = np.bincount((rows + pred).ravel(), minlength=g * k).reshape(g, k)
-    n_true = np.bincount(y, minlength=k)
-    denom = n_true[None, :] + n_pred
-    f1 = np.divide(2 * tp, denom, out=np.zeros((g, k)), where=denom > 0)[:, n_true > 0].mean(1)
-    n_groups = int(groups.max()) + 1 if len(groups) else 1
-    grows = np.arange(g)[:, None] * n_groups
-    hits = np.bincount((grows + groups[None, :]).ravel(), weights=right.ravel(), minlength=g * n_groups)
-    accs = hits.reshape(g, n_groups) / np.maximum(np.bincount(groups, minlength=n_groups), 1)
-    return accs, f1
+    return _scores(pred, y, groups, k)
 
 
 def gated_class_bias(
