@@ -66,14 +66,12 @@ def fit(method: str, logits: np.ndarray, y: np.ndarray, bags: int, seed: int) ->
     return gated_class_bias(logits, y, bags=bags, seed=seed)[0]
 
 
-def scores(logits: np.ndarray, y: np.ndarray, k: int) -> dict[str, float]:
-    pred = logits.argmax(1)
-    tp = np.bincount(y[pred == y], minlength=k).astype(float)
-    n_true, n_pred = np.bincount(y, minlength=k), np.bincount(pred, minlength=k)
-    f1 = np.divide(2 * tp, n_true + n_pred, out=np.zeros(k), where=(n_true + n_pred) > 0)
-    recall = np.divide(tp, n_true, out=np.zeros(k), where=n_true > 0)
-    present = n_true > 0
-    return {"macro_f1": f1[present].mean(), "accuracy": (pred == y).mean(), "balanced": recall[present].mean()}
+def scores(logits: np.ndarray, y: np.ndarray, classes: list[str]) -> dict[str, float]:
+    from ferkit.engine.metrics import classification_report
+    from ferkit.preprocess import softmax
+
+    rep = classification_report(softmax(logits), y, classes)
+    return {"macro_f1": rep["macro_f1"], "accuracy": rep["accuracy"], "balanced": rep["balanced_accuracy"]}
 
 
 def main() -> int:
@@ -93,7 +91,6 @@ def main() -> int:
     print(f"# {prov['command']}\n# {prov['date']}; {prov['machine']}\n# model {path}")
     rows = []
     for head, (logits, y, classes) in heads.items():
-        k = len(classes)
         for size in args.sizes:
             n = len(y) // 2 if size == "half" else int(size)
             rng = np.random.default_rng(args.seed)
@@ -104,7 +101,9 @@ def main() -> int:
                 hold, rest = order[:n], order[n:]
                 seed = int(rng.integers(2**31))
                 for m in args.methods:
-                    per[m].append(scores(logits[rest] + fit(m, logits[hold], y[hold], args.bags, seed), y[rest], k))
+                    per[m].append(
+                        scores(logits[rest] + fit(m, logits[hold], y[hold], args.bags, seed), y[rest], classes)
+                    )
             row = {"head": head, "holdout": n, "validation_faces": len(y), "repeats": args.repeats}
             for m, runs in per.items():
                 row[m] = {s: float(np.median([r[s] for r in runs])) for s in runs[0]}
