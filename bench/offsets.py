@@ -27,9 +27,8 @@ from accuracy import SETS, provenance, write_result  # noqa: E402
 def raw_logits(model: str | None) -> tuple[str, dict[str, tuple[np.ndarray, np.ndarray, list[str]]]]:
     """{head: (validation logits without the class offsets, labels, classes)} of a model file."""
     from ferkit.data import load_source
-    from ferkit.data.votes import apply_votes, is_vote_source
     from ferkit.engine.checkpoint import load_model_file
-    from ferkit.engine.evaluate import predict_logits, scoring_labels
+    from ferkit.engine.evaluate import predict_logits, scored_faces
     from ferkit.heads import head_for_source
     from ferkit.inference.backends import load_backend, select_head
     from ferkit.shipped import resolve_model
@@ -41,16 +40,11 @@ def raw_logits(model: str | None) -> tuple[str, dict[str, tuple[np.ndarray, np.n
     for _, data in SETS:
         src = load_source(data)
         head = head_for_source(info.heads, src.name)
-        backend, hinfo = select_head(full, info, head.name)
-        part = src.split("val")
-        if is_vote_source(part):
-            part = apply_votes(part, "majority", np.array([n is not None for n in part.taxonomy.canonical()]))
-        keep, scored, _ = scoring_labels(part, list(head.classes))
-        part = part.select(keep)
-        names = part.taxonomy.canonical()
-        y = np.array([list(head.classes).index(names[i]) for i in part.labels], np.int64)
-        bias = np.array([offsets.get(f"{head.name}/{c}", 0.0) for c in head.classes], np.float32)
-        out[head.name] = (predict_logits(backend.logits, part.images) - bias, y, list(head.classes))
+        backend, _ = select_head(full, info, head.name)
+        part, scored, y, _ = scored_faces(src, "val", list(head.classes))  # the protocol's faces and classes
+        cols = [list(head.classes).index(c) for c in scored]
+        bias = np.array([offsets.get(f"{head.name}/{c}", 0.0) for c in scored], np.float32)
+        out[head.name] = (predict_logits(backend.logits, part.images)[:, cols] - bias, y, scored)
     return str(path), out
 
 

@@ -61,6 +61,31 @@ def scoring_labels(src: SourceData, model_classes: list[str]) -> tuple[np.ndarra
     return keep, scored, excluded
 
 
+def scored_faces(
+    src: SourceData, split: Split, model_classes: list[str]
+) -> tuple[SourceData, list[str], np.ndarray, dict]:
+    """The faces of one split that the protocol scores (a vote source's unique-majority faces, of classes the model
+    has), the classes they are scored among, their labels as indices into those, and what was excluded."""
+    part = src.split(split)
+    if len(part) == 0:
+        have = src.split_names()
+        raise DataError(src.path, f"no {split!r} split (it has {', '.join(have) or 'none'}); pass --split {have[-1]}"
+                        if have else f"no {split!r} split")  # fmt: skip
+    vote_dropped = 0
+    if is_vote_source(part):  # crowd votes: the usual protocol scores the unique majority
+        emotions = np.array([n is not None for n in part.taxonomy.canonical()])
+        n0 = len(part)
+        part = apply_votes(part, "majority", emotions)
+        vote_dropped = n0 - len(part)
+    keep, scored, excluded = scoring_labels(part, model_classes)
+    part = part.select(keep)
+    names = part.taxonomy.canonical()
+    y = np.array([scored.index(names[i]) for i in part.labels], np.int64)
+    if vote_dropped:
+        excluded["no_unique_majority_emotion"] = vote_dropped
+    return part, scored, y, excluded
+
+
 def evaluate_source(
     logits_fn: LogitsFn,
     model_classes: list[str],
@@ -75,30 +100,13 @@ def evaluate_source(
     ``Preprocessing.zoom``); ``weights`` (one per model class: ``ferkit.heads.prior_weights``) move the
     probabilities to another class mix, as ``Predictor(prior=...)`` does. Returns a ``classification_report`` plus
     ``excluded``."""
-    part = src.split(split)
-    if len(part) == 0:
-        have = src.split_names()
-        raise DataError(src.path, f"no {split!r} split (it has {', '.join(have) or 'none'}); pass --split {have[-1]}"
-                        if have else f"no {split!r} split")  # fmt: skip
-    if is_vote_source(part):  # crowd votes: the usual protocol scores the unique majority
-        emotions = np.array([n is not None for n in part.taxonomy.canonical()])
-        n0 = len(part)
-        part = apply_votes(part, "majority", emotions)
-        vote_dropped = n0 - len(part)
-    else:
-        vote_dropped = 0
-    keep, scored, excluded = scoring_labels(part, model_classes)
-    part = part.select(keep)
+    part, scored, y, excluded = scored_faces(src, split, model_classes)
     cols = [model_classes.index(c) for c in scored]
-    names = part.taxonomy.canonical()
-    y = np.array([scored.index(names[i]) for i in part.labels], np.int64)
     logits = predict_logits(logits_fn, part.images, tta, zoom=zoom) / temperature
     if weights is not None:
         logits = np.log(softmax(logits) * weights + 1e-30)
     logits = logits[:, cols]
     report = classification_report(softmax(logits), y, scored)
-    if vote_dropped:
-        excluded["no_unique_majority_emotion"] = vote_dropped
     report["excluded"] = excluded
     report.update({"source": src.name, "path": src.path, "split": split, "tta": tta, "temperature": temperature})
     if zoom != 1.0:
