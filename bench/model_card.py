@@ -216,9 +216,15 @@ def main() -> int:
         if mixes
         else ""
     )
+    what = (
+        "class offsets (in the head's bias) and a temperature"
+        if offsets and any(offsets.values())
+        else "a temperature (class offsets were fitted and dropped: cross-validation found none that help on unseen"
+        " faces)"
+    )
     readme_offsets = (
-        " Calibrated on the validation splits: class offsets (in the head's bias) and a temperature; `--resume` on"
-        " a finished run fits them again without training, which is how this file got its calibration."
+        f" Calibrated on the validation splits: {what}; `--resume` on a finished run fits them again without"
+        " training, which is how this file got its calibration."
         if offsets
         else ""
     )
