@@ -34,6 +34,18 @@ def test_rebuilds_itself_from_the_file_alone(tmp_path):
     torch.testing.assert_close(mf.build()(x), model.eval()(x))
 
 
+def test_a_path_under_the_home_folder_may_start_with_a_tilde(tmp_path, monkeypatch):
+    # configs name teachers and starting weights as ~/ferkit-runs/...; the file loads as written
+    from ferkit.inference.backends import load_backend
+
+    path, _ = make_file(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert load_model_file("~/m.ferkit").classes == ["happy", "sad", "neutral"]
+    assert list(load_backend("~/m.ferkit", backend="torch")[1].classes) == ["happy", "sad", "neutral"]
+    with pytest.raises(ModelFileError, match="nope.ferkit: no such model file"):
+        load_model_file("~/nope.ferkit")
+
+
 def test_missing_and_corrupt_files(tmp_path):
     with pytest.raises(ModelFileError, match="no such model file"):
         load_model_file(tmp_path / "nope.ferkit")

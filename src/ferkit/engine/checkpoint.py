@@ -132,8 +132,9 @@ def save_model_file(mf: ModelFile, path: str | Path, half: bool = False) -> None
 
 
 def load_model_file(path: str | Path, expect_arch: str | None = None) -> ModelFile:
-    """Read a model file; a missing, corrupt or foreign file is a ModelFileError naming it."""
-    path = Path(path)
+    """Read a model file (``~`` is the home folder); a missing, corrupt or foreign file is a ModelFileError naming
+    it."""
+    path = Path(path).expanduser()
     if not path.is_file():
         raise ModelFileError(f"{path}: no such model file")
     try:

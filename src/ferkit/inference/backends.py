@@ -217,7 +217,7 @@ def load_backend(
         ModelFileError: a missing or unreadable file, an ONNX file without ferkit metadata, or torch asked for
             an ONNX file.
     """
-    path = Path(path)
+    path = Path(path).expanduser()
     if not path.is_file():
         raise ModelFileError(f"{path}: no such model file")
     if backend not in ("auto", "torch", "onnx"):
