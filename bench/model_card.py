@@ -104,6 +104,11 @@ def run_summary(run: Path) -> dict:
     }
 
 
+def gate_heads(gate: dict) -> dict[str, dict]:
+    """The offset gate's measure per head; files calibrated before the gate was per head hold one for all heads."""
+    return {"all heads": gate} if "cv_folds" in gate else gate
+
+
 def lineage_note(config: dict, card: str | None = None) -> str:
     """Where a fine-tuned or distilled run's starting weights and teachers came from, with their training time.
     ``card``: the model this card is for; a shipped model of that name is the one shipped before this file."""
@@ -186,21 +191,26 @@ def main() -> int:
     lineage = lineage_note(mf.config, NAME)
     calib = mf.metrics.get("calibration", {})
     offsets = calib.get("class_bias")
-    gate = calib.get("offset_gate")
+    gate = gate_heads(calib.get("offset_gate") or {})
+    folds = next(iter(gate.values()))["cv_folds"] if gate else 0
+    gains = ", ".join(
+        f"{h} {100 * g['cv_macro_f1_gain']:+.2f}" + (" (kept)" if g["cv_macro_f1_gain"] > 0 else " (dropped)")
+        for h, g in gate.items()
+    )
     offsets_line = (
         "\n- **Class offsets** (added to the logits, folded into the head's bias): "
         + ", ".join(f"{c} {v:+.2f}" for c, v in offsets.items() if v)
         + f"; fitted on the validation splits to raise macro-F1 while each source's accuracy falls by at most "
         f"{100 * mf.config.get('calibrate', {}).get('max_accuracy_drop', 0.001):.1f} points"
         + (f", averaged over {calib['offset_bags']} bootstrap resamples" if calib.get("offset_bags", 1) > 1 else "")
-        + (f", kept because {gate['cv_folds']}-fold cross-validation found them raising macro-F1 on faces they were"
-           f" not fitted on by {100 * gate['cv_macro_f1_gain']:.2f} points" if gate else "")
+        + (f", kept only where {folds}-fold cross-validation found them raising macro-F1 on faces they were not"
+           f" fitted on (points gained: {gains})" if gate else "")
         + f" (mean validation accuracy {pct(calib['val_acc_before_bias']['val_acc'])} -> "
         f"{pct(calib['val_acc_after_bias']['val_acc'])})."
         if offsets and any(offsets.values())
-        else f"\n- **Class offsets**: none. {gate['cv_folds']}-fold cross-validation on the validation faces found "
-        f"that offsets would change macro-F1 on faces they were not fitted on by {100 * gate['cv_macro_f1_gain']:+.2f}"
-        " points, so calibration left the head's bias as trained (`calibrate.class_bias: auto`)."
+        else f"\n- **Class offsets**: none. {folds}-fold cross-validation on the validation faces found that offsets "
+        f"would change macro-F1 on faces they were not fitted on by {gains} points, so calibration left the head's"
+        " bias as trained (`calibrate.class_bias: auto`)."
         if gate
         else ""
     )  # fmt: skip

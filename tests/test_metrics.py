@@ -133,6 +133,33 @@ def test_gated_class_bias_keeps_offsets_that_generalise_and_drops_those_that_fit
     assert dropped >= 4
 
 
+def test_offsets_are_gated_per_head_so_one_head_keeps_them_while_another_drops_its_own():
+    from ferkit.config import CalibrateConfig
+    from ferkit.engine.calibrate import class_offsets
+
+    rare, y_rare = _rare_class_case()  # head "a" (columns 0-2): offsets that generalise
+    rng = np.random.default_rng(1)
+    y_noise = rng.integers(0, 4, 400)  # head "b" (columns 3-6): no class bias, offsets would fit noise
+    noise = rng.normal(0, 1, (400, 4))
+    noise[np.arange(400), y_noise] += 1.5
+    logits = np.full((len(y_rare) + 400, 7), -1e9, np.float32)  # each face is scored by its own head only
+    logits[: len(y_rare), :3], logits[len(y_rare) :, 3:] = rare, noise
+    y = np.concatenate([y_rare, y_noise + 3])
+    groups = np.repeat([0, 1], [len(y_rare), 400])
+    heads = {"a": slice(0, 3), "b": slice(3, 7)}
+    bias, report = class_offsets(logits, y, groups, CalibrateConfig(max_accuracy_drop=0.005), 0, heads)
+    assert report["offset_gate"]["a"]["cv_macro_f1_gain"] > 0.05  # kept: the rare class is predicted now
+    assert ((rare + bias[:3]).argmax(1)[y_rare == 2] == 2).mean() > 0.5
+    assert report["offset_gate"]["b"]["cv_macro_f1_gain"] <= 0 and (bias[3:] == 0).all()  # dropped
+    alone = gated_class_bias(rare, y_rare, 0.005, groups[: len(y_rare)])[0]  # each head is gated as if alone
+    assert np.array_equal(bias[:3], alone)
+    # a joint gate over all seven columns decides for both heads at once: here it keeps head b's noise too
+    joint, joint_report = gated_class_bias(logits, y, 0.005, groups)
+    assert joint_report["cv_macro_f1_gain"] > 0 and (joint[3:] != 0).any()
+    bias, report = class_offsets(logits, y, groups, CalibrateConfig(max_accuracy_drop=0.005), 0, {"b": heads["b"]})
+    assert (bias == 0).all() and list(report["offset_gate"]) == ["b"]  # a head left out gets no offsets
+
+
 def test_offsets_scored_at_once_match_one_scoring_per_offset():
     """The grid search scores every offset of a class in one pass; it must give the numbers one call per offset
     gives, ties (argmax takes the first index) and masked classes included."""

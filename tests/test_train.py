@@ -59,7 +59,8 @@ def test_train_writes_a_run_and_learns(tmp_path):
     after = mf.metrics["calibration"]["val_acc_after_bias"]["val_acc"]
     assert after >= mf.metrics["calibration"]["val_acc_before_bias"]["val_acc"] - 0.001
     assert mf.metrics["calibration"]["few_validation_faces"] == dict.fromkeys(mf.classes, 2)
-    gate = mf.metrics["calibration"]["offset_gate"]  # class_bias: auto, the default
+    (head,) = mf.heads  # one source, one head
+    gate = mf.metrics["calibration"]["offset_gate"][head.name]  # class_bias: auto, the default: gated per head
     assert gate["cv_folds"] == 5 and (gate["cv_macro_f1_gain"] > 0 or not any(bias.values()))
 
 

@@ -209,14 +209,25 @@ def class_offsets(
     groups: np.ndarray,
     cfg: CalibrateConfig,
     seed: int,
+    heads: dict[str, slice],
     on_step: Callable[[], None] | None = None,
 ) -> tuple[np.ndarray, dict]:
-    """The class offsets calibration adds (``cfg.class_bias``): ``"auto"`` gated (``gated_class_bias``), ``True``
-    bagged always, ``False`` none. Returns the offsets and what the gate measured (empty without it)."""
+    """The class offsets calibration adds (``cfg.class_bias``): ``"auto"`` gated per head (``gated_class_bias`` on
+    each head's columns and the faces labelled in them, so a head whose offsets generalise keeps them while another
+    drops its own), ``True`` bagged always, ``False`` none. ``heads`` maps each head to gate to its columns (a head
+    left out gets no offsets under ``"auto"``). Returns the offsets and what each head's gate measured (empty without
+    it)."""
     drop, bags = cfg.max_accuracy_drop, cfg.bags
     if cfg.class_bias == "auto":
-        bias, gate = gated_class_bias(logits, y, drop, groups, bags=bags, seed=seed, on_step=on_step)
-        return bias, {"offset_gate": gate}
+        bias, gates = np.zeros(logits.shape[1], np.float32), {}
+        for name, cols in heads.items():
+            rows = (y >= cols.start) & (y < cols.stop)
+            if rows.any():
+                bias[cols], gates[name] = gated_class_bias(
+                    logits[rows][:, cols], y[rows] - cols.start, drop, groups[rows], bags=bags, seed=seed,
+                    on_step=on_step,
+                )  # fmt: skip
+        return bias, {"offset_gate": gates}
     if cfg.class_bias:
         return fit_class_bias(logits, y, drop, groups, bags=bags, seed=seed, on_step=on_step), {}
     return np.zeros(logits.shape[1], np.float32), {}

@@ -369,7 +369,8 @@ def _finish(out: Path, data: Data, device: torch.device, cfg: TrainConfig, progr
         logits = predict_fused(model, data.val, device)
         bar.update()
         if offsets:
-            bias, gate = class_offsets(logits, y, data.val.source, cfg.calibrate, cfg.seed, bar.update)
+            gated = {n: cols for n, cols in head_slices(mf.heads).items() if cols.start >= kept}
+            bias, gate = class_offsets(logits, y, data.val.source, cfg.calibrate, cfg.seed, gated, bar.update)
             calibration |= gate
             bias[:kept] = 0.0  # kept heads (model.keep_heads) stay exactly as they were
             with torch.no_grad():
