@@ -1,4 +1,5 @@
-"""The training loop, in plain sight: ``train()`` builds everything, ``train_one_epoch()`` and ``validate()`` work.
+"""The training loop, in plain sight: ``train()`` builds everything, ``train_one_epoch()`` works, ``validate()``
+(``ferkit.engine.validation``) scores each epoch.
 
 Run folder (``cfg.out``): ``config.yaml`` (resolved config), ``last.pt`` (full training state, written atomically
 every epoch, what ``resume`` continues from), ``model.ferkit`` (best-on-validation model file, calibrated),
@@ -20,8 +21,6 @@ from torch import nn
 
 from ferkit.config import SourceConfig, TrainConfig, to_dict
 from ferkit.data.augment import build_augment
-from ferkit.data.fusion import Fused
-from ferkit.engine.calibrate import class_offsets, fit_head_temperatures, head_priors, offset_steps, warn_few_faces
 from ferkit.engine.checkpoint import ModelFile, atomic_torch_save, load_model_file, save_model_file
 from ferkit.engine.distributed import all_reduce_mean, init_distributed, pick_device
 from ferkit.engine.extend import Frozen, adopt_architecture, freeze, init_path, with_branch
@@ -29,9 +28,11 @@ from ferkit.engine.losses import distillation_loss, partial_label_loss
 from ferkit.engine.prior import DLIB_INIT, Teacher, init_weights, load_teacher
 from ferkit.engine.run_data import Data, class_weights, data_summary, epoch_order, prepare_data
 from ferkit.engine.run_folder import claim_run_folder
+from ferkit.engine.validation import bar as _bar
+from ferkit.engine.validation import calibrate_on_validation, validate
 from ferkit.errors import ConfigError, ModelFileError
-from ferkit.heads import Head, head_slices, with_priors, with_temperatures
-from ferkit.models import build_model, check_model, head_of
+from ferkit.heads import Head
+from ferkit.models import build_model, check_model
 from ferkit.models.face_resnet import match_norm_stats
 from ferkit.preprocess import Preprocessing
 
@@ -120,35 +121,6 @@ def train_one_epoch(
         "img_per_s": images_run / dt,
         "labels_per_s": seen / dt,
     }
-
-
-@torch.no_grad()
-def predict_fused(model: nn.Module, part: Fused, device: torch.device, batch: int = 1024) -> np.ndarray:
-    """Logits of a fused split, with classes outside each row's source masked to a large negative value."""
-    model.eval()
-    out = []
-    for i in range(0, len(part), batch):
-        x = torch.from_numpy(part.images[i : i + batch]).unsqueeze(1).float().div_(255).to(device)
-        out.append(model(x).float().cpu().numpy())
-    logits = np.concatenate(out) if out else np.zeros((0, len(part.taxonomy)), np.float32)
-    return np.where(part.masks, logits, -1e9).astype(np.float32)
-
-
-def validate(model: nn.Module, val: Fused, device: torch.device) -> dict:
-    """Validation accuracy per source (among the classes each source can express) and their mean."""
-    return val_accuracy(predict_fused(model, val, device), val)
-
-
-def val_accuracy(logits: np.ndarray, val: Fused) -> dict:
-    """Accuracy of ``predict_fused`` logits per source, and their mean."""
-    y = val.targets.argmax(1)
-    out = {}
-    for k, name in enumerate(val.names):
-        sel = val.source == k
-        if sel.any():
-            out[f"val_acc/{name}"] = float((logits[sel].argmax(1) == y[sel]).mean())
-    out["val_acc"] = float(np.mean(list(out.values()))) if out else 0.0
-    return out
 
 
 # ---- the whole run --------------------------------------------------------------------------------------------
@@ -350,50 +322,13 @@ def _with_defaults(saved: dict, defaults: dict) -> dict:
 
 
 def _finish(out: Path, data: Data, device: torch.device, cfg: TrainConfig, progress: bool = False) -> None:
-    """Calibrate the best model on validation data (class offsets, then temperature) and write ``model.ferkit`` and
-    the curves. Run again by ``--resume`` on a finished run."""
+    """Calibrate the best model on validation data (``calibrate_on_validation``) and write ``model.ferkit`` and the
+    curves. Run again by ``--resume`` on a finished run."""
     from ferkit.viz import plot_curves
 
     mf = load_model_file(out / "best.ferkit")
     if len(data.val):
-        model = mf.build().to(device)
-        y = data.val.targets.argmax(1)
-        calibration: dict = {"fitted_on": "validation", "n": int(len(y)), "offset_bags": cfg.calibrate.bags}
-        head = head_of(model)[1]
-        mode = cfg.calibrate.class_bias if head.bias is not None else False
-        offsets = mode is not False
-        kept = head_slices(mf.heads)[mf.heads[data.kept - 1].name].stop if data.kept else 0
-        if offsets and (few := warn_few_faces(y, mf.classes, start=kept, where=out)):  # kept heads' offsets stay 0
-            calibration["few_validation_faces"] = few
-        bar = _bar(2 + offset_steps(mode, len(mf.classes), cfg.calibrate.bags), progress, "calibrate")
-        logits = predict_fused(model, data.val, device)
-        bar.update()
-        if offsets:
-            gated = {n: cols for n, cols in head_slices(mf.heads).items() if cols.start >= kept}
-            bias, gate = class_offsets(logits, y, data.val.source, cfg.calibrate, cfg.seed, gated, bar.update)
-            calibration |= gate
-            bias[:kept] = 0.0  # kept heads (model.keep_heads) stay exactly as they were
-            with torch.no_grad():
-                head.bias += torch.from_numpy(bias).to(head.bias)
-            mf.state_dict = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-            calibration["class_bias"] = dict(zip(mf.classes, map(float, bias), strict=True))
-            calibration["val_acc_before_bias"] = val_accuracy(logits, data.val)
-            logits = logits + bias  # the model's logits now (the offsets live in its head)
-            calibration["val_acc_after_bias"] = val_accuracy(logits, data.val)
-        temps = fit_head_temperatures(logits, y, data.val.masks, mf.heads)
-        mf.heads = with_temperatures(mf.heads, temps)
-        mf.heads = with_priors(mf.heads, head_priors(logits, data.val.masks, mf.heads))  # the class mix they assume
-        mf.temperature = mf.heads[0].temperature
-        calibration["temperatures"] = temps
-        bar.update()
-        bar.close()
-        mf.metrics["calibration"] = {"temperature": mf.temperature, **calibration}
+        mf = calibrate_on_validation(mf, data.val, data.kept, device, cfg, where=out, progress=progress)
     save_model_file(mf, out / "model.ferkit")
     history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
     plot_curves(history, out / "curves.png")
-
-
-def _bar(total: int, enabled: bool, desc: str):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, disable=not enabled, desc=desc, leave=False, dynamic_ncols=True)
