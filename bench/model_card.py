@@ -91,7 +91,21 @@ def shipped_line(name: str, config: str | None = None) -> str:
     return f"`{name}`: `{mf.arch}`, {size}; {made}files {files}; card `{name}.md`"
 
 
-def run_summary(run: Path) -> dict:
+def run_summary(run: Path, mf=None) -> dict:
+    """Epochs, wall time, median speed and the best epoch of a run, from its ``metrics.jsonl``. A run folder that
+    ``bench/recalibrate.py`` wrote has no log: its model file ``mf`` gives the epochs and the best epoch, and the
+    time is that of the card it was recalibrated from (``hours`` None, ``card`` where to read it)."""
+    if mf is not None and not (run / "metrics.jsonl").exists() and "recalibrated" in mf.metrics:
+        train = mf.metrics["train"]
+        return {
+            "epochs": mf.config["epochs"],
+            "hours": None,
+            "labels_per_s": None,
+            "best_epoch": train["best_epoch"] + 1,
+            "val": {k: v for k, v in train.items() if k.startswith("val_acc")},
+            "card": mf.metrics["recalibrated"].get("card", "its model card in git history"),
+            "recalibrated": mf.metrics["recalibrated"],
+        }
     lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if x.strip()]
     best = max(lines, key=lambda r: r["val_acc"])
     return {
@@ -106,7 +120,7 @@ def run_summary(run: Path) -> dict:
 
 def gate_heads(gate: dict) -> dict[str, dict]:
     """The offset gate's measure per head; files calibrated before the gate was per head hold one for all heads."""
-    return {"all heads": gate} if "cv_folds" in gate else gate
+    return {"all heads jointly": gate} if "cv_folds" in gate else gate
 
 
 def lineage_note(config: dict, card: str | None = None) -> str:
@@ -167,7 +181,7 @@ def main() -> int:
         args.previous = others[0]  # the other shipped model is the comparison column
     ours = json.loads((RESULTS / f"accuracy-{NAME}.json").read_text())
     h = headline(ours)
-    run = run_summary(Path(args.run))
+    run = run_summary(Path(args.run), mf)
     seed_file = RESULTS / "accuracy-seed.json"
     seed = headline(json.loads(seed_file.read_text())) if seed_file.exists() else None
     fer_file = RESULTS / "accuracy-fer.json"
@@ -193,10 +207,8 @@ def main() -> int:
     offsets = calib.get("class_bias")
     gate = gate_heads(calib.get("offset_gate") or {})
     folds = next(iter(gate.values()))["cv_folds"] if gate else 0
-    gains = ", ".join(
-        f"{h} {100 * g['cv_macro_f1_gain']:+.2f}" + (" (kept)" if g["cv_macro_f1_gain"] > 0 else " (dropped)")
-        for h, g in gate.items()
-    )
+    gains = ", ".join(f"{h} {100 * g['cv_macro_f1_gain']:+.2f}" for h, g in gate.items())
+    kept = ", ".join(h for h, g in gate.items() if g["cv_macro_f1_gain"] > 0)
     offsets_line = (
         "\n- **Class offsets** (added to the logits, folded into the head's bias): "
         + ", ".join(f"{c} {v:+.2f}" for c, v in offsets.items() if v)
@@ -204,12 +216,12 @@ def main() -> int:
         f"{100 * mf.config.get('calibrate', {}).get('max_accuracy_drop', 0.001):.1f} points"
         + (f", averaged over {calib['offset_bags']} bootstrap resamples" if calib.get("offset_bags", 1) > 1 else "")
         + (f", kept only where {folds}-fold cross-validation found them raising macro-F1 on faces they were not"
-           f" fitted on (points gained: {gains})" if gate else "")
+           f" fitted on (points gained: {gains}; kept for {kept})" if gate else "")
         + f" (mean validation accuracy {pct(calib['val_acc_before_bias']['val_acc'])} -> "
         f"{pct(calib['val_acc_after_bias']['val_acc'])})."
         if offsets and any(offsets.values())
         else f"\n- **Class offsets**: none. {folds}-fold cross-validation on the validation faces found that offsets "
-        f"would change macro-F1 on faces they were not fitted on by {gains} points, so calibration left the head's"
+        f"would change macro-F1 on faces they were not fitted on (points: {gains}), so calibration left the head's"
         " bias as trained (`calibrate.class_bias: auto`)."
         if gate
         else ""
@@ -251,6 +263,7 @@ def main() -> int:
     prev = headline(json.loads(prev_file.read_text())) if prev_file and prev_file.exists() else None
     prev_res = json.loads(prev_file.read_text()) if prev else {}
     prev_arch = prev_res.get("arch", "")
+    hours = f", {run['hours']:.2f} h" if run["hours"] is not None else ""
     pairs_note = "; each image carries its FER-2013 and its FER+ label" if grouped else ""
     prev_outputs = sum(len(h["classes"]) for h in prev_res.get("heads", [])) or len(prev_res.get("classes", []))
     prev_model = build_model(prev_arch, num_classes=prev_outputs) if prev_arch else None
@@ -279,11 +292,28 @@ def main() -> int:
         row("ECE (15 bins) FER+, before -> after temperature", "ece_fp"),
         f"| parameters | {n_params / 1e6:.2f} M |{prev_params if prev else ''} {seed_params / 1e6:.2f} M "
         "| not counted |",
-        f"| training | {run['epochs']} epochs, {run['hours']:.2f} h |{prev_training} "
+        f"| training | {run['epochs']} epochs{hours} |{prev_training} "
         + (f"{seed_run['epochs']} epochs, {seed_run['hours']:.2f} h |" if seed_run else " |")
         + " not stated |",
     ]
     table = "\n".join(rows)
+    best = f"epoch {run['best_epoch']}: " + json.dumps({k: round(v, 4) for k, v in run["val"].items()})
+    if run["hours"] is None:  # recalibrated from the model file alone: the training log went with the run folder
+        r = run["recalibrated"]
+        training_line = (
+            f"- **Training**: {run['epochs']} epochs; the run folder and its log are gone, so the training time and "
+            f"machine are those stated in the card before recalibration ({run['card']}). Model selection: best mean "
+            f"validation accuracy, {best}.\n"
+            f"- **Recalibrated** from the model file alone, with the current calibration code (the old class offsets "
+            f"taken out of the head first): `{r['command']}`, {r['date']}, on {r['machine']}."
+        )
+    else:
+        training_line = (
+            f"- **Training**: {run['epochs']} epochs, {run['hours']:.2f} hours of wall time, median "
+            f"{run['labels_per_s']:.0f} training\n  labels/s (face-label pairs{pairs_note}), on {ours['machine']},\n"
+            "  with other work sharing the CPU part of the time. Model selection: best mean\n"
+            f"  validation accuracy, {best}."
+        )
     int8_line = ""
     if int8:
         fp32 = int8["fp32"]
@@ -337,10 +367,7 @@ Each model's card, with its recipe and training log, is `src/ferkit/weights/<nam
   ICML 2013 challenge; research use); FER+ labels are MIT (Microsoft).
 - **Recipe**: `{args.config}`; exact command `ferkit train --config {args.config}`.
   Resolved config stored in the model file.{lineage}
-- **Training**: {run["epochs"]} epochs, {run["hours"]:.2f} hours of wall time, median {run["labels_per_s"]:.0f} training
-  labels/s (face-label pairs{pairs_note}), on {ours["machine"]},
-  with other work sharing the CPU part of the time. Model selection: best mean
-  validation accuracy, epoch {run["best_epoch"]}: {json.dumps({k: round(v, 4) for k, v in run["val"].items()})}.
+{training_line}
 - **Evaluation**: `{ours["command"]}`, {ours["date"]}; test splits scored once, after training.
 
 {table}
