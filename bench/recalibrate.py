@@ -44,7 +44,6 @@ def main() -> int:
     from ferkit.engine.checkpoint import load_model_file, save_model_file
     from ferkit.engine.run_data import prepare_data
     from ferkit.engine.validation import calibrate_on_validation
-    from ferkit.models import head_of
     from ferkit.shipped import resolve_model
 
     path = resolve_model(args.model, "torch")
@@ -52,14 +51,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:  # the stored config, through the same loader and checks as a file's
         (Path(tmp) / "config.yaml").write_text(yaml.safe_dump(mf.config, sort_keys=False))
         cfg = load_config(Path(tmp) / "config.yaml", args.overrides)
-    offsets = mf.metrics.get("calibration", {}).get("class_bias") or {}
-    if unknown := sorted(set(offsets) - set(mf.classes)):
-        raise SystemExit(f"{path}: its class offsets name classes it does not have: {unknown}")
-    model = mf.build()
-    head = head_of(model)[1]
-    with torch.no_grad():  # the network as trained: the offsets that calibration folded into the bias, taken out
-        head.bias -= torch.tensor([offsets.get(c, 0.0) for c in mf.classes], dtype=head.bias.dtype)
-    mf.state_dict = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    mf.state_dict = mf.uncalibrated_state()  # the network as trained: the offsets calibration folded in, taken out
     mf.metrics.pop("calibration", None)
     args.out.mkdir(parents=True, exist_ok=True)
     save_model_file(mf, args.out / "best.ferkit")

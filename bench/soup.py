@@ -17,21 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
-
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def uncalibrated_state(mf) -> dict[str, torch.Tensor]:
-    """A model file's weights with its class offsets taken out of the head's bias."""
-    from ferkit.models import build_model, head_of
-
-    state = {k: v.clone() for k, v in mf.state_dict.items()}
-    offsets = mf.metrics.get("calibration", {}).get("class_bias")
-    if offsets:
-        name = head_of(build_model(mf.arch, num_classes=len(mf.classes), **mf.arch_kwargs))[0]
-        state[f"{name}.bias"] -= torch.tensor([offsets[c] for c in mf.classes], dtype=state[f"{name}.bias"].dtype)
-    return state
 
 
 def soup(paths: list[Path], weights: list[float]):
@@ -47,7 +33,7 @@ def soup(paths: list[Path], weights: list[float]):
     for p, mf in zip(paths[1:], files[1:], strict=True):
         if (mf.arch, mf.arch_kwargs, mf.classes) != (first.arch, first.arch_kwargs, first.classes):
             raise ModelFileError(f"{p}: another architecture or other heads than {paths[0]}; cannot average them")
-    states = [uncalibrated_state(mf) for mf in files]
+    states = [mf.uncalibrated_state() for mf in files]
     total = sum(weights)
     out = {}
     for k, v in states[0].items():

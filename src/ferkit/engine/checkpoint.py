@@ -81,6 +81,18 @@ class ModelFile:
             split_heads(model, head_of(model)[0], [len(h.classes) for h in heads])
         return model.eval()
 
+    def uncalibrated_state(self) -> dict[str, torch.Tensor]:
+        """The weights as trained: the class offsets calibration folded into the head's bias
+        (``metrics.calibration.class_bias``) taken back out (soups, recalibration)."""
+        state = {k: v.clone() for k, v in self.state_dict.items()}
+        offsets = self.metrics.get("calibration", {}).get("class_bias")
+        if offsets:
+            if unknown := sorted(set(offsets) - set(self.classes)):
+                raise ModelFileError(f"class offsets name classes the model does not have: {unknown}")
+            key = head_of(build_model(self.arch, num_classes=len(self.classes), **self.arch_kwargs))[0] + ".bias"
+            state[key] -= torch.tensor([offsets.get(c, 0.0) for c in self.classes], dtype=state[key].dtype)
+        return state
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "format": FORMAT,
