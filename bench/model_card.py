@@ -103,7 +103,7 @@ def run_summary(run: Path, mf=None) -> dict:
             "labels_per_s": None,
             "best_epoch": train["best_epoch"] + 1,
             "val": {k: v for k, v in train.items() if k.startswith("val_acc")},
-            "card": mf.metrics["recalibrated"].get("card", "its model card in git history"),
+            "card": mf.metrics["recalibrated"].get("card"),
             "recalibrated": mf.metrics["recalibrated"],
         }
     lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if x.strip()]
@@ -123,14 +123,32 @@ def gate_heads(gate: dict) -> dict[str, dict]:
     return {"all heads jointly": gate} if "cv_folds" in gate else gate
 
 
-def lineage_note(config: dict, card: str | None = None) -> str:
+def replaced_since(name: str, recipe: str) -> str | None:
+    """The commit a recipe's header names for a shipped model's file (``git show C:src/ferkit/weights/NAME.ferkit``),
+    if the file shipped now differs from the file at that commit; else None."""
+    import subprocess
+
+    found = re.search(rf"git show ([0-9a-f]{{7,40}}):src/ferkit/weights/{re.escape(name)}\.ferkit", recipe)
+    if not found:
+        return None
+    diff = ["git", "diff", "--quiet", found[1], "--", f"src/ferkit/weights/{name}.ferkit"]
+    return found[1] if subprocess.run(diff, cwd=ROOT, capture_output=True).returncode == 1 else None
+
+
+def lineage_note(config: dict, card: str | None = None, recipe: str = "") -> str:
     """Where a fine-tuned or distilled run's starting weights and teachers came from, with their training time.
-    ``card``: the model this card is for; a shipped model of that name is the one shipped before this file."""
+    ``card``: the model this card is for; a shipped model of that name is the one shipped before this file.
+    ``recipe``: the recipe's text, whose header names the commit of a shipped file that has been replaced since."""
 
     def origin(path: str) -> str:
         name = Path(path).name.split(".")[0]
         if path == name or Path(path).resolve().parent == WEIGHTS:  # a shipped model, by name or by its file
             dlib = "; itself from dlib's face-recognition ResNet, CC0" if name == "ferkit-l" else ""
+            if name != card and (commit := replaced_since(name, recipe)):
+                return (
+                    f"the `{name}` shipped at commit {commit} (replaced since; its card is `{name}.md` at that "
+                    f"commit{dlib})"
+                )
             if name == card:  # this file replaced it: its card is in git, at the commit the recipe's header names
                 return (
                     f"the `{name}` shipped when the run started (its card in git at the commit the recipe names{dlib})"
@@ -202,7 +220,7 @@ def main() -> int:
         else ""
     )
 
-    lineage = lineage_note(mf.config, NAME)
+    lineage = lineage_note(mf.config, NAME, Path(args.config).read_text() if Path(args.config).exists() else "")
     calib = mf.metrics.get("calibration", {})
     offsets = calib.get("class_bias")
     gate = gate_heads(calib.get("offset_gate") or {})
@@ -300,9 +318,10 @@ def main() -> int:
     best = f"epoch {run['best_epoch']}: " + json.dumps({k: round(v, 4) for k, v in run["val"].items()})
     if run["hours"] is None:  # recalibrated from the model file alone: the training log went with the run folder
         r = run["recalibrated"]
+        where = f"`{run['card']}`" if run["card"] else "in git history"
         training_line = (
             f"- **Training**: {run['epochs']} epochs; the run folder and its log are gone, so the training time and "
-            f"machine are those stated in the card before recalibration ({run['card']}). Model selection: best mean "
+            f"machine are those stated in the card before recalibration ({where}). Model selection: best mean "
             f"validation accuracy, {best}.\n"
             f"- **Recalibrated** from the model file alone, with the current calibration code (the old class offsets "
             f"taken out of the head first): `{r['command']}`, {r['date']}, on {r['machine']}."

@@ -35,7 +35,7 @@ def main() -> int:
     ap.add_argument("model", help="a model file, or a shipped model's name")
     ap.add_argument("out", type=Path, help="folder for best.ferkit and model.ferkit")
     ap.add_argument("overrides", nargs="*", help="KEY=VALUE changes to the file's config (calibrate.* for example)")
-    ap.add_argument("--card", help="the model card of the file before recalibration (its training time is quoted)")
+    ap.add_argument("--card", help="where the card of the file before recalibration is, e.g. 'git show C:PATH.md'")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
     import torch
