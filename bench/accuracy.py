@@ -18,6 +18,7 @@ import argparse
 import datetime
 import json
 import platform
+import shlex
 import sys
 from pathlib import Path
 
@@ -37,7 +38,7 @@ def provenance(script: str) -> dict[str, str]:
     return {
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
-        "command": f"python bench/{script} {' '.join(sys.argv[1:])}".rstrip(),
+        "command": shlex.join(["python", f"bench/{script}", *sys.argv[1:]]),  # quoted: it reruns as written
     }
 
 

@@ -22,6 +22,7 @@ import datetime
 import json
 import os
 import platform
+import shlex
 import sys
 import time
 import zipfile
@@ -177,7 +178,7 @@ def main() -> int:
     result = {
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}, torch {torch.__version__}",
-        "command": "python bench/dlib_check.py " + " ".join(sys.argv[1:]),
+        "command": shlex.join(["python", "bench/dlib_check.py", *sys.argv[1:]]),
         "dlib_file": str(net.path),
         "faces": f"{len(names)} FER-2013 test faces ({names[0]} ... {names[-1]}), 48 -> 150 px bilinear, grey as RGB",
         "ferkit_vs": rows,

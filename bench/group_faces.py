@@ -15,6 +15,7 @@ import dataclasses
 import json
 import os
 import platform
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -71,7 +72,7 @@ def main() -> int:
         out["grouped"]["epoch seconds (extrapolated)"] / out["ungrouped"]["epoch seconds (extrapolated)"]
     )
     out["meta"] = {
-        "command": "python bench/group_faces.py " + " ".join(sys.argv[1:]),
+        "command": shlex.join(["python", "bench/group_faces.py", *sys.argv[1:]]),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}",
         "config": args.config,
