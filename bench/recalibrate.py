@@ -44,6 +44,7 @@ def main() -> int:
     from ferkit.engine.checkpoint import load_model_file, save_model_file
     from ferkit.engine.run_data import prepare_data
     from ferkit.engine.validation import calibrate_on_validation
+    from ferkit.errors import ModelFileError
     from ferkit.shipped import resolve_model
 
     path = resolve_model(args.model, "torch")
@@ -51,7 +52,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:  # the stored config, through the same loader and checks as a file's
         (Path(tmp) / "config.yaml").write_text(yaml.safe_dump(mf.config, sort_keys=False))
         cfg = load_config(Path(tmp) / "config.yaml", args.overrides)
-    mf.state_dict = mf.uncalibrated_state()  # the network as trained: the offsets calibration folded in, taken out
+    try:  # the network as trained: the offsets calibration folded in, taken out
+        mf.state_dict = mf.uncalibrated_state()
+    except ModelFileError as e:
+        raise SystemExit(f"{path}: {e}") from None
     mf.metrics.pop("calibration", None)
     args.out.mkdir(parents=True, exist_ok=True)
     save_model_file(mf, args.out / "best.ferkit")
