@@ -91,3 +91,18 @@ def test_half_storage_halves_the_file_and_loads_as_float32(tmp_path):
         torch.testing.assert_close(back.state_dict[k], v, rtol=1e-3, atol=1e-4)
     x = torch.rand(2, 1, 48, 48)
     torch.testing.assert_close(back.build()(x), mf.build()(x), rtol=1e-2, atol=1e-3)
+
+
+def test_uncalibrated_state_takes_the_class_offsets_back_out_of_the_head(tmp_path):
+    path, model = make_file(tmp_path)
+    mf = load_model_file(path)
+    trained = {k: v.clone() for k, v in mf.state_dict.items()}
+    offsets = {"happy": 0.5, "sad": -0.25, "neutral": 0.0}
+    mf.state_dict["fc.bias"] = mf.state_dict["fc.bias"] + torch.tensor(list(offsets.values()))
+    mf.metrics["calibration"] = {"class_bias": offsets}
+    for k, v in mf.uncalibrated_state().items():
+        torch.testing.assert_close(v, trained[k])
+    assert not torch.equal(mf.state_dict["fc.bias"], trained["fc.bias"])  # the file's own weights are left alone
+    mf.metrics["calibration"] = {"class_bias": {"contempt": 1.0}}
+    with pytest.raises(ModelFileError, match="contempt"):
+        mf.uncalibrated_state()
