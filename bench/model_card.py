@@ -154,7 +154,11 @@ def lineage_note(config: dict, card: str | None = None, recipe: str = "") -> str
                     f"the `{name}` shipped when the run started (its card in git at the commit the recipe names{dlib})"
                 )
             return f"the shipped `{name}` (card `{name}.md`{dlib})"
-        metrics = Path(path).parent / "metrics.jsonl"
+        if copy := re.match(r"(ferkit-[a-z0-9]+)-shipped-([0-9a-f]{7,40})\.ferkit$", Path(path).name):
+            dlib = "; itself from dlib's face-recognition ResNet, CC0" if copy[1] == "ferkit-l" else ""
+            name, commit = copy[1], copy[2]
+            return f"the `{name}` shipped at commit {commit} (`{path}`, a copy; its card is `{name}.md` there{dlib})"
+        metrics = Path(path).expanduser().parent / "metrics.jsonl"
         if not metrics.exists():
             return f"`{path}`"
         r = run_summary(metrics.parent)
