@@ -20,10 +20,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import sys
-import tempfile
 from pathlib import Path
-
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
@@ -40,7 +37,7 @@ def main() -> int:
     sys.path.insert(0, str(ROOT / "src"))
     import torch
 
-    from ferkit.config import load_config, to_dict
+    from ferkit.config import config_from_dict, to_dict
     from ferkit.engine.checkpoint import load_model_file, save_model_file
     from ferkit.engine.run_data import prepare_data
     from ferkit.engine.validation import calibrate_on_validation
@@ -49,9 +46,7 @@ def main() -> int:
 
     path = resolve_model(args.model, "torch")
     mf = load_model_file(path)
-    with tempfile.TemporaryDirectory() as tmp:  # the stored config, through the same loader and checks as a file's
-        (Path(tmp) / "config.yaml").write_text(yaml.safe_dump(mf.config, sort_keys=False))
-        cfg = load_config(Path(tmp) / "config.yaml", args.overrides)
+    cfg = config_from_dict(mf.config, args.overrides)  # the stored config, checked as a config file's would be
     try:  # the network as trained: the offsets calibration folded in, taken out
         mf.state_dict = mf.uncalibrated_state()
     except ModelFileError as e:

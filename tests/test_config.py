@@ -99,3 +99,14 @@ def test_cuda_on_a_machine_without_it_is_a_config_error():
     with pytest.raises(ConfigError, match=r"'device': 'cuda', but this machine has no CUDA device .*accepted here"):
         pick_device("cuda")
     assert pick_device("cpu").type == "cpu"
+
+
+def test_a_config_from_a_dict_is_checked_as_a_file_and_the_dict_is_left_alone():
+    from ferkit.config import config_from_dict
+
+    stored = {"epochs": 3, "calibrate": {"class_bias": True}}
+    cfg = config_from_dict(stored, ["calibrate.class_bias=auto", "calibrate.bags=5"])
+    assert cfg.epochs == 3 and cfg.calibrate.class_bias == "auto" and cfg.calibrate.bags == 5
+    assert stored == {"epochs": 3, "calibrate": {"class_bias": True}}
+    with pytest.raises(ConfigError, match="epoch"):
+        config_from_dict({"epoch": 3})

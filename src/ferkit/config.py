@@ -6,6 +6,7 @@ values out of range (``lr=-1``, ``batch_size=0``, ``label_smoothing=2``) are err
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import re
@@ -299,6 +300,13 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             raise ConfigError(f"{p}: not valid YAML: {e}") from None
         if not isinstance(d, dict):
             raise ConfigError(f"{p}: expected a mapping of config keys at the top level")
+    return config_from_dict(d, overrides)
+
+
+def config_from_dict(d: dict[str, Any], overrides: list[str] | None = None) -> TrainConfig:
+    """A config from a dict of keys (a model file's stored config, say) and ``key.sub=value`` overrides, checked as
+    ``load_config`` checks a file's. ``d`` is not changed."""
+    d = copy.deepcopy(d)
     for item in overrides or []:
         if "=" not in item:
             raise ConfigError(f"override {item!r} is not of the form key=value")
