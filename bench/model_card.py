@@ -142,8 +142,9 @@ def lineage_note(config: dict, card: str | None = None, recipe: str = "") -> str
 
     def origin(path: str) -> str:
         name = Path(path).name.split(".")[0]
+        copy = re.match(r"(ferkit-[a-z0-9]+)-shipped-([0-9a-f]{7,40})\.ferkit$", Path(path).name)
+        dlib = "; itself from dlib's face-recognition ResNet, CC0" if (copy[1] if copy else name) == "ferkit-l" else ""
         if path == name or Path(path).resolve().parent == WEIGHTS:  # a shipped model, by name or by its file
-            dlib = "; itself from dlib's face-recognition ResNet, CC0" if name == "ferkit-l" else ""
             if name != card and (commit := replaced_since(name, recipe)):
                 return (
                     f"the `{name}` shipped at commit {commit} (replaced since; its card is `{name}.md` at that "
@@ -154,10 +155,11 @@ def lineage_note(config: dict, card: str | None = None, recipe: str = "") -> str
                     f"the `{name}` shipped when the run started (its card in git at the commit the recipe names{dlib})"
                 )
             return f"the shipped `{name}` (card `{name}.md`{dlib})"
-        if copy := re.match(r"(ferkit-[a-z0-9]+)-shipped-([0-9a-f]{7,40})\.ferkit$", Path(path).name):
-            dlib = "; itself from dlib's face-recognition ResNet, CC0" if copy[1] == "ferkit-l" else ""
-            name, commit = copy[1], copy[2]
-            return f"the `{name}` shipped at commit {commit} (`{path}`, a copy; its card is `{name}.md` there{dlib})"
+        if copy:  # a copy of a shipped file, named NAME-shipped-COMMIT.ferkit
+            shipped, commit = copy[1], copy[2]
+            return (
+                f"the `{shipped}` shipped at commit {commit} (`{path}`, a copy; its card is `{shipped}.md` there{dlib})"
+            )
         metrics = Path(path).expanduser().parent / "metrics.jsonl"
         if not metrics.exists():
             return f"`{path}`"
