@@ -26,6 +26,7 @@ from ferkit.preprocess import zoom_faces
 OPSET = 17
 Int8Mode = Literal["static", "dynamic"]
 CalibMethod = Literal["minmax", "percentile", "entropy"]
+ENSEMBLE_MEMBERS = "/members."  # the ONNX node names of an ensemble's members (``ferkit.models.ensemble``) start so
 
 
 def model_info(mf: ModelFile) -> ModelInfo:
@@ -101,7 +102,12 @@ def quantize_int8(
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {p.key: p.value for p in onnx.load_from_string(fp32).metadata_props}
+    proto = onnx.load_from_string(fp32)
+    meta = {p.key: p.value for p in proto.metadata_props}
+    # an ensemble's combining nodes (everything outside its members) stay float: they turn each member's logits into
+    # probabilities and the mean's log, which 8 bits would round to a tenth of a logit
+    members = [n.name for n in proto.graph.node if n.name.startswith(ENSEMBLE_MEMBERS)]
+    float_tail = [n.name for n in proto.graph.node if not n.name.startswith(ENSEMBLE_MEMBERS)] if members else []
     with tempfile.TemporaryDirectory() as tmp:
         src, pre = Path(tmp) / "fp32.onnx", Path(tmp) / "pre.onnx"
         src.write_bytes(fp32)
@@ -127,9 +133,10 @@ def quantize_int8(
                 activation_type=q.QuantType.QUInt8,
                 weight_type=q.QuantType.QInt8,
                 calibrate_method=methods[method],
+                nodes_to_exclude=float_tail,
             )
         elif mode == "dynamic":
-            q.quantize_dynamic(str(pre), str(out), weight_type=q.QuantType.QInt8)
+            q.quantize_dynamic(str(pre), str(out), weight_type=q.QuantType.QInt8, nodes_to_exclude=float_tail)
         else:
             raise ValueError(f"int8 mode must be 'static' or 'dynamic', not {mode!r}")
     proto = onnx.load(str(out))

@@ -47,4 +47,4 @@ def build_model(name: str, num_classes: int, **kwargs: object) -> nn.Module:
     return _REGISTRY[name](num_classes=num_classes, **kwargs)
 
 
-from ferkit.models import face_resnet, resnet, seed_cnn  # noqa: E402,F401  (registers the models)
+from ferkit.models import ensemble, face_resnet, resnet, seed_cnn  # noqa: E402,F401  (registers the models)

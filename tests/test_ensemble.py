@@ -1,0 +1,128 @@
+"""Ensembles as one model: the mean of members' calibrated probabilities, in a model file that every backend runs."""
+
+import numpy as np
+import pytest
+import torch
+
+from ferkit.engine.checkpoint import ModelFile, load_model_file, save_model_file
+from ferkit.engine.ensemble import ensemble_of
+from ferkit.errors import ModelFileError
+from ferkit.heads import Head, column_names
+from ferkit.models import build_model
+from ferkit.preprocess import Preprocessing
+
+FER = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+HEADS = [Head("fer2013", FER, ("fer2013",)), Head("ferplus", (*FER, "contempt"), ("ferplus",))]
+KWARGS = {"widths": [8, 8, 16, 16], "depths": [1, 1, 1, 1]}
+
+
+def member(path, seed: int, temps=(1.0, 1.0), heads=HEADS, zoom: float = 1.0, arch="fernet_s", kwargs=KWARGS):
+    torch.manual_seed(seed)
+    classes = column_names(heads)
+    net = build_model(arch, num_classes=len(classes), **kwargs).eval()
+    with torch.no_grad():  # logits of a few units, so that temperatures and the mean matter
+        z = net(torch.rand(16, 1, 48, 48))
+        head = [m for m in net.modules() if isinstance(m, torch.nn.Linear)][-1]
+        head.weight.mul_(3.0 / z.std())
+    mf = ModelFile(
+        arch=arch,
+        arch_kwargs=kwargs,
+        classes=classes,
+        heads=[Head(h.name, h.classes, h.sources, temperature=t) for h, t in zip(heads, temps, strict=True)],
+        temperature=temps[0],
+        preprocessing=Preprocessing(zoom=zoom),
+        config={"data": {"sources": []}, "seed": seed, "epochs": 3},
+        state_dict=net.state_dict(),
+    )
+    save_model_file(mf, path)
+    return path
+
+
+def calibrated_probs(path, x):
+    mf = load_model_file(path)
+    with torch.no_grad():
+        z = mf.build()(x)
+    out, start = [], 0
+    for h in mf.heads_now():
+        out.append(torch.softmax(z[:, start : start + len(h.classes)] / h.temperature, 1))
+        start += len(h.classes)
+    return torch.cat(out, 1)
+
+
+def test_an_ensemble_file_is_the_log_of_its_members_mean_calibrated_probabilities(tmp_path):
+    a = member(tmp_path / "a.ferkit", 0, temps=(0.7, 1.8))
+    b = member(tmp_path / "b.ferkit", 1, temps=(2.5, 1.0))
+    c = member(tmp_path / "c.ferkit", 2, arch="seed_cnn", kwargs={})  # members may differ in architecture
+    save_model_file(ensemble_of({"A": a, "B": b, "C": c}), tmp_path / "e.ferkit")
+    ens = load_model_file(tmp_path / "e.ferkit")
+    assert ens.arch == "ensemble" and [h.name for h in ens.heads] == ["fer2013", "ferplus"]
+    assert [m["name"] for m in ens.metrics["ensemble"]["members"]] == ["A", "B", "C"]
+    assert ens.config["model"]["name"] == "ensemble" and "epochs" not in ens.config
+    x = torch.rand(5, 1, 48, 48)
+    with torch.no_grad():
+        got = ens.build()(x)
+    want = torch.stack([calibrated_probs(p, x) for p in (a, b, c)]).mean(0).log()
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    for s in (slice(0, 7), slice(7, 15)):  # each head's columns are a distribution
+        torch.testing.assert_close(got[:, s].exp().sum(1), torch.ones(5))
+
+
+def test_calibrating_an_ensemble_changes_only_its_own_head(tmp_path):
+    """Class offsets fold into the ensemble's ``out`` bias (``head_of``), not into a member's."""
+    from ferkit.models import head_of
+
+    ens = ensemble_of({"A": member(tmp_path / "a.ferkit", 0), "B": member(tmp_path / "b.ferkit", 1)})
+    model = ens.build()
+    name, head = head_of(model)
+    assert name == "out"
+    x = torch.rand(4, 1, 48, 48)
+    with torch.no_grad():
+        before = model(x)
+        head.bias[3] += 0.5
+        after = model(x)
+    moved = torch.zeros(4, 15)
+    moved[:, 3] = 0.5
+    torch.testing.assert_close(after - before, moved)
+
+
+def test_the_ensemble_exports_to_onnx_and_int8_keeps_its_mean_in_float(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    import onnx
+
+    from ferkit.export import ENSEMBLE_MEMBERS, export_onnx
+
+    ens = tmp_path / "e.ferkit"
+    save_model_file(ensemble_of({"A": member(tmp_path / "a.ferkit", 0), "B": member(tmp_path / "b.ferkit", 1)}), ens)
+    x = np.random.default_rng(0).random((6, 1, 48, 48), dtype=np.float32)
+    with torch.no_grad():
+        want = load_model_file(ens).build()(torch.from_numpy(x)).numpy()
+    fp32 = export_onnx(ens, tmp_path / "e.onnx")
+    got = ort.InferenceSession(str(fp32), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    faces = (np.random.default_rng(1).random((64, 48, 48)) * 255).astype(np.uint8)
+    int8 = export_onnx(ens, tmp_path / "e.int8.onnx", int8=True, calib=faces)
+    graph = onnx.load(str(int8)).graph
+    qdq = [n for n in graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")]
+    tail = [n for n in graph.node if n not in qdq and not n.name.startswith(ENSEMBLE_MEMBERS)]
+    assert {"Softmax", "Log", "Gemm"} <= {n.op_type for n in tail}
+    assert any(n.name.startswith(ENSEMBLE_MEMBERS) for n in graph.node if n.op_type == "QuantizeLinear")
+    tail_outputs = {o for n in tail for o in n.output}
+    assert not [n.name for n in qdq if set(n.input) & tail_outputs]  # the mean and its log are not rounded to 8 bits
+    float_weights = {i.name for i in graph.initializer if i.data_type == onnx.TensorProto.FLOAT}
+    assert all(set(n.input[1:]) <= float_weights for n in tail if n.op_type == "Gemm")  # nor is the head
+    got8 = ort.InferenceSession(str(int8), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    assert np.abs(np.exp(got8) - np.exp(want)).max() < 0.1
+
+
+def test_members_that_disagree_on_heads_or_preprocessing_are_refused_naming_both_files(tmp_path):
+    a = member(tmp_path / "a.ferkit", 0)
+    one_head = member(tmp_path / "one.ferkit", 1, temps=(1.0,), heads=[Head("fer2013", FER, ("fer2013",))])
+    with pytest.raises(ModelFileError, match=r"one\.ferkit \(member B\) and .*a\.ferkit \(member A\): heads differ"):
+        ensemble_of({"A": a, "B": one_head})
+    zoomed = member(tmp_path / "zoomed.ferkit", 2, zoom=1.1)
+    with pytest.raises(ModelFileError, match=r"zoomed\.ferkit .*preprocessing differs"):
+        ensemble_of({"A": a, "B": zoomed})
+    with pytest.raises(ModelFileError, match="two or more"):
+        ensemble_of({"A": a})
+    with pytest.raises(ModelFileError, match=r"missing\.ferkit: no such model file"):
+        ensemble_of({"A": a, "B": tmp_path / "missing.ferkit"})
