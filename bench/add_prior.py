@@ -79,10 +79,10 @@ def write(path: Path, onnx_files: list[Path], found: dict[str, list[float]]) -> 
     from ferkit.heads import with_priors
     from ferkit.inference.backends import load_backend
 
-    half = torch.load(path, map_location="cpu", weights_only=True).get("stored_dtype") == "float16"
+    storage = torch.load(path, map_location="cpu", weights_only=True).get("stored_dtype", "float32")
     mf = load_model_file(path)
     mf.heads = with_priors(mf.heads_now(), found)
-    save_model_file(mf, path, half=half)
+    save_model_file(mf, path, storage=storage)
     for p in onnx_files:
         _, info = load_backend(p, "onnx")
         info = replace(info, heads=tuple(with_priors(info.heads, found)))

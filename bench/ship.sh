@@ -5,7 +5,8 @@
 #   bench/ship.sh RUN NAME CONFIG [COMPARE]
 #   HALF=1 ONNX=int8 DEFAULT_MODEL=ferkit-l bench/ship.sh ~/ferkit-runs/ferkit-l ferkit-l configs/ferkit-l.yaml ferkit-v4
 #
-# RUN's model.ferkit becomes src/ferkit/weights/NAME.ferkit (HALF=1: weights stored as float16, for large models),
+# RUN's model.ferkit becomes src/ferkit/weights/NAME.ferkit (HALF=1: weights stored as float16, for large models;
+# STORAGE=int8: as int8 with a scale per output channel, for ensembles),
 # with NAME.onnx (fp32; ONNX=both, the default) and NAME.int8.onnx (static int8, percentile calibration) exported
 # beside it (ONNX=int8: the int8 file only, for large models). ferkit.shipped.DEFAULT becomes DEFAULT_MODEL (default:
 # NAME). COMPARE is another model's name whose accuracy JSON is the comparison column; REMOVE=OLD deletes model OLD's
@@ -13,16 +14,17 @@
 # model section, speed, load.
 set -euo pipefail
 run=$1 name=$2 config=$3 compare=${4:-}
-half=${HALF:-0} onnx=${ONNX:-both} default=${DEFAULT_MODEL:-$name} remove=${REMOVE:-}
+storage=${STORAGE:-float32}; [ "${HALF:-0}" = 1 ] && storage=${STORAGE:-float16}
+onnx=${ONNX:-both} default=${DEFAULT_MODEL:-$name} remove=${REMOVE:-}
 weights=src/ferkit/weights
 export PYTHONPATH=src
 
 test -f "$run/model.ferkit" || { echo "ship.sh: $run/model.ferkit does not exist" >&2; exit 1; }
 test -f "$config" || { echo "ship.sh: $config does not exist" >&2; exit 1; }
-python - "$run/model.ferkit" "$weights/$name.ferkit" "$half" <<'PY'
+python - "$run/model.ferkit" "$weights/$name.ferkit" "$storage" <<'PY'
 import sys
 from ferkit.engine.checkpoint import load_model_file, save_model_file
-save_model_file(load_model_file(sys.argv[1]), sys.argv[2], half=sys.argv[3] == "1")
+save_model_file(load_model_file(sys.argv[1]), sys.argv[2], storage=sys.argv[3])
 PY
 tmp=$(mktemp -d)
 python bench/int8_accuracy.py "$weights/$name.ferkit" --out "$tmp"

@@ -83,7 +83,7 @@ def test_half_storage_halves_the_file_and_loads_as_float32(tmp_path):
         state_dict=model.state_dict(),
     )
     save_model_file(mf, tmp_path / "full.ferkit")
-    save_model_file(mf, tmp_path / "half.ferkit", half=True)
+    save_model_file(mf, tmp_path / "half.ferkit", storage="float16")
     assert (tmp_path / "half.ferkit").stat().st_size < 0.6 * (tmp_path / "full.ferkit").stat().st_size
     back = load_model_file(tmp_path / "half.ferkit")
     for k, v in model.state_dict().items():
@@ -91,6 +91,38 @@ def test_half_storage_halves_the_file_and_loads_as_float32(tmp_path):
         torch.testing.assert_close(back.state_dict[k], v, rtol=1e-3, atol=1e-4)
     x = torch.rand(2, 1, 48, 48)
     torch.testing.assert_close(back.build()(x), mf.build()(x), rtol=1e-2, atol=1e-3)
+
+
+def test_int8_storage_quarters_the_weights_within_half_a_step_per_channel(tmp_path):
+    torch.manual_seed(0)
+    model = build_model("fernet_s", num_classes=7, widths=(32, 64, 96, 128))  # wide enough that weights dominate
+    classes = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    mf = ModelFile("fernet_s", {"widths": [32, 64, 96, 128]}, classes, state_dict=model.state_dict())
+    save_model_file(mf, tmp_path / "full.ferkit")
+    save_model_file(mf, tmp_path / "int8.ferkit", storage="int8")
+    assert (tmp_path / "int8.ferkit").stat().st_size < 0.35 * (tmp_path / "full.ferkit").stat().st_size
+    raw = torch.load(tmp_path / "int8.ferkit", weights_only=True)
+    assert raw["version"] == 3 and raw["stored_dtype"] == "int8"
+    back = load_model_file(tmp_path / "int8.ferkit")
+    for k, v in model.state_dict().items():
+        assert back.state_dict[k].dtype == v.dtype
+        if k in raw["int8_scales"]:  # weight matrices and kernels: at most half a step of their output channel
+            step = v.abs().flatten(1).amax(1) / 127
+            assert ((back.state_dict[k] - v).abs().flatten(1).amax(1) <= step / 2 + 1e-7).all()
+        else:  # biases, normalisation statistics: as they were
+            assert torch.equal(back.state_dict[k], v)
+    assert raw["int8_scales"] and all(v.ndim >= 2 for k, v in model.state_dict().items() if k in raw["int8_scales"])
+    x = torch.rand(2, 1, 48, 48)
+    torch.testing.assert_close(back.build()(x), mf.build()(x), rtol=0.05, atol=0.05)
+    save_model_file(back, tmp_path / "again.ferkit", storage="int8")  # storing it again changes nothing
+    for k, v in load_model_file(tmp_path / "again.ferkit").state_dict.items():
+        torch.testing.assert_close(v, back.state_dict[k], rtol=1e-6, atol=1e-7)
+    raw["int8_scales"].pop(next(iter(raw["int8_scales"])))
+    torch.save(raw, tmp_path / "broken.ferkit")
+    with pytest.raises(ModelFileError, match=r"broken\.ferkit: weight .* stored as int8 without a scale"):
+        load_model_file(tmp_path / "broken.ferkit")
+    with pytest.raises(ValueError, match="storage must be one of"):
+        save_model_file(mf, tmp_path / "x.ferkit", storage="int4")
 
 
 def test_uncalibrated_state_takes_the_class_offsets_back_out_of_the_head(tmp_path):

@@ -126,3 +126,49 @@ def test_members_that_disagree_on_heads_or_preprocessing_are_refused_naming_both
         ensemble_of({"A": a})
     with pytest.raises(ModelFileError, match=r"missing\.ferkit: no such model file"):
         ensemble_of({"A": a, "B": tmp_path / "missing.ferkit"})
+
+
+def test_bench_make_ensemble_writes_a_file_that_recalibrates_like_a_run(tmp_path, monkeypatch):
+    """bench/make_ensemble.py then bench/recalibrate.py: the ensemble of two trained runs, calibrated on validation."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    from synth import write_fer2013_csv
+
+    from ferkit.config import load_config
+    from ferkit.engine.train import train
+
+    def script(name):
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "bench" / name)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    csv = write_fer2013_csv(tmp_path / "fer2013.csv")
+    runs = []
+    for seed in (1, 2):
+        overrides = [f"data.sources=[{{path: {csv}}}]", "model.name=fernet_s", "model.kwargs={widths: [16, 16, 16, 16]}"]
+        overrides += ["epochs=2", "batch_size=8", "threads=1", "amp=false", f"seed={seed}", f"out={tmp_path / str(seed)}"]
+        overrides += ["calibrate.class_bias=true", "calibrate.bags=1"]
+        with pytest.warns(UserWarning):  # few validation faces per class
+            runs.append(train(load_config(None, overrides)))
+    ens = tmp_path / "ens.ferkit"
+    argv = ["make_ensemble.py", str(ens), f"A={runs[0]}", f"B={runs[1]}", "--storage", "int8"]
+    monkeypatch.setattr(sys, "argv", argv)
+    assert script("make_ensemble.py").main() == 0
+    monkeypatch.setattr(sys, "argv", ["recalibrate.py", str(ens), str(tmp_path / "cal")])
+    with pytest.warns(UserWarning):
+        assert script("recalibrate.py").main() == 0
+    cal = load_model_file(tmp_path / "cal" / "model.ferkit")
+    assert cal.arch == "ensemble" and cal.metrics["calibration"]["temperatures"]
+    offsets = torch.tensor([cal.metrics["calibration"]["class_bias"][c] for c in cal.classes])
+    assert offsets.abs().sum() > 0  # the ensemble's own offsets, in its own head
+    torch.testing.assert_close(cal.state_dict["out.bias"], offsets)
+    uncal = load_model_file(ens)
+    for k, v in uncal.state_dict.items():  # the members are untouched by the ensemble's calibration
+        if k.startswith("members."):
+            torch.testing.assert_close(cal.state_dict[k], v)
+    monkeypatch.setattr(sys, "argv", ["make_ensemble.py", str(tmp_path / "x.ferkit"), f"A={runs[0]}"])
+    with pytest.raises(SystemExit):
+        script("make_ensemble.py").main()
