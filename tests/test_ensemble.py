@@ -148,8 +148,9 @@ def test_bench_make_ensemble_writes_a_file_that_recalibrates_like_a_run(tmp_path
     csv = write_fer2013_csv(tmp_path / "fer2013.csv")
     runs = []
     for seed in (1, 2):
-        overrides = [f"data.sources=[{{path: {csv}}}]", "model.name=fernet_s", "model.kwargs={widths: [16, 16, 16, 16]}"]
-        overrides += ["epochs=2", "batch_size=8", "threads=1", "amp=false", f"seed={seed}", f"out={tmp_path / str(seed)}"]
+        overrides = [f"data.sources=[{{path: {csv}}}]", "model.name=fernet_s", f"model.kwargs={{widths: {[16] * 4}}}"]
+        overrides += ["epochs=2", "batch_size=8", "threads=1", "amp=false", f"seed={seed}"]
+        overrides += [f"out={tmp_path / str(seed)}"]
         overrides += ["calibrate.class_bias=true", "calibrate.bags=1"]
         with pytest.warns(UserWarning):  # few validation faces per class
             runs.append(train(load_config(None, overrides)))
