@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from accuracy import provenance  # noqa: E402
 
 
 def main() -> int:
@@ -38,6 +40,7 @@ def main() -> int:
         mf = ensemble_of({name: resolve_model(path, "torch") for name, path in members.items()})
     except ModelFileError as e:
         raise SystemExit(f"make_ensemble.py: {e}") from None
+    mf.metrics["ensemble"] |= provenance("make_ensemble.py")  # the command that makes it again
     save_model_file(mf, args.out, storage=args.storage)
     print(f"wrote {args.out}: {', '.join(f'{k} ({v})' for k, v in members.items())}")
     return 0

@@ -135,54 +135,94 @@ def replaced_since(name: str, recipe: str) -> str | None:
     return found[1] if subprocess.run(diff, cwd=ROOT, capture_output=True).returncode == 1 else None
 
 
+def recipe_of(run: Path) -> str | None:
+    """The recipe in ``configs/`` whose ``out`` is this run folder, if one is."""
+    import yaml
+
+    for cfg in sorted((ROOT / "configs").glob("*.yaml")):
+        out = (yaml.safe_load(cfg.read_text()) or {}).get("out")
+        if out and Path(out).expanduser().resolve() == run.expanduser().resolve():
+            return f"configs/{cfg.name}"
+    return None
+
+
+def origin(path: str, card: str | None = None, recipe: str = "") -> str:
+    """Where a model file came from, with its training time: a shipped model (by name or file), a copy of one
+    (``NAME-shipped-COMMIT.ferkit``), or a run's file (its epochs, hours and recipe). ``card`` and ``recipe``: see
+    ``lineage_note``."""
+    name = Path(path).name.split(".")[0]
+    copy = re.match(r"(ferkit-[a-z0-9]+)-shipped-([0-9a-f]{7,40})\.ferkit$", Path(path).name)
+    dlib = "; itself from dlib's face-recognition ResNet, CC0" if (copy[1] if copy else name) == "ferkit-l" else ""
+    if path == name or Path(path).resolve().parent == WEIGHTS:  # a shipped model, by name or by its file
+        if name != card and (commit := replaced_since(name, recipe)):
+            return (
+                f"the `{name}` shipped at commit {commit} (replaced since; its card is `{name}.md` at that "
+                f"commit{dlib})"
+            )
+        if name == card:  # this file replaced it: its card is in git, at the commit the recipe's header names
+            return f"the `{name}` shipped when the run started (its card in git at the commit the recipe names{dlib})"
+        return f"the shipped `{name}` (card `{name}.md`{dlib})"
+    if copy:  # a copy of a shipped file, named NAME-shipped-COMMIT.ferkit
+        shipped, commit = copy[1], copy[2]
+        return f"the `{shipped}` shipped at commit {commit} (`{path}`, a copy; its card is `{shipped}.md` there{dlib})"
+    metrics = Path(path).expanduser().parent / "metrics.jsonl"
+    if not metrics.exists():
+        return f"`{path}`"
+    r = run_summary(metrics.parent)
+    made = f", recipe `{found}`" if (found := recipe_of(metrics.parent)) else ""
+    return f"`{path}` ({r['epochs']} epochs, {r['hours']:.2f} h{made})"
+
+
 def lineage_note(config: dict, card: str | None = None, recipe: str = "") -> str:
     """Where a fine-tuned or distilled run's starting weights and teachers came from, with their training time.
     ``card``: the model this card is for; a shipped model of that name is the one shipped before this file.
     ``recipe``: the recipe's text, whose header names the commit of a shipped file that has been replaced since."""
 
-    def origin(path: str) -> str:
-        name = Path(path).name.split(".")[0]
-        copy = re.match(r"(ferkit-[a-z0-9]+)-shipped-([0-9a-f]{7,40})\.ferkit$", Path(path).name)
-        dlib = "; itself from dlib's face-recognition ResNet, CC0" if (copy[1] if copy else name) == "ferkit-l" else ""
-        if path == name or Path(path).resolve().parent == WEIGHTS:  # a shipped model, by name or by its file
-            if name != card and (commit := replaced_since(name, recipe)):
-                return (
-                    f"the `{name}` shipped at commit {commit} (replaced since; its card is `{name}.md` at that "
-                    f"commit{dlib})"
-                )
-            if name == card:  # this file replaced it: its card is in git, at the commit the recipe's header names
-                return (
-                    f"the `{name}` shipped when the run started (its card in git at the commit the recipe names{dlib})"
-                )
-            return f"the shipped `{name}` (card `{name}.md`{dlib})"
-        if copy:  # a copy of a shipped file, named NAME-shipped-COMMIT.ferkit
-            shipped, commit = copy[1], copy[2]
-            return (
-                f"the `{shipped}` shipped at commit {commit} (`{path}`, a copy; its card is `{shipped}.md` there{dlib})"
-            )
-        metrics = Path(path).expanduser().parent / "metrics.jsonl"
-        if not metrics.exists():
-            return f"`{path}`"
-        r = run_summary(metrics.parent)
-        return f"`{path}` ({r['epochs']} epochs, {r['hours']:.2f} h)"
-
     notes = []
     if config["model"].get("init") == "dlib":
         notes.append(f"starts from {DLIB_ORIGIN}")
     elif config["model"].get("init"):
-        notes.append(f"starts from the weights of {origin(config['model']['init'])}")
+        notes.append(f"starts from the weights of {origin(config['model']['init'], card, recipe)}")
     teacher = config.get("distill", {}).get("teacher") or []
     teachers = [teacher] if isinstance(teacher, str) else teacher
     if teachers:
         d = config["distill"]
         notes.append(
             f"learns from {'the mean softened prediction of ' if len(teachers) > 1 else ''}"
-            + ", ".join(origin(t) for t in teachers)
+            + ", ".join(origin(t, card, recipe) for t in teachers)
             + f" (distillation weight {d['weight']}, temperature {d['temperature']})"
         )
     if not notes:
         return ""
     return "\n  The run " + " and ".join(notes) + "; the training time below is this run's alone."
+
+
+def ensemble_lines(mf) -> tuple[str, str]:
+    """An ensemble's (training line, README phrase): its members, where each came from, and how it was made and
+    calibrated (``bench/make_ensemble.py``, ``bench/recalibrate.py``)."""
+    from ferkit.engine.checkpoint import load_model_file
+
+    ens, recal = mf.metrics["ensemble"], mf.metrics.get("recalibrated", {})
+    members = []
+    for m, spec in zip(ens["members"], mf.arch_kwargs["members"], strict=True):
+        file = Path(m["file"]).expanduser()
+        init = load_model_file(file).config.get("model", {}).get("init") if file.is_file() else None
+        dlib = "; from dlib's face-recognition ResNet, CC0" if init == "dlib" else ""
+        temps = ", ".join(f"{t:.3f}" for t in spec["temperatures"])
+        members.append(f"  - `{m['name']}`: `{m['arch']}`, {origin(m['file'])}{dlib}; temperatures {temps}")
+    names = ", ".join(f"`{m['name']}`" for m in ens["members"])
+    training = (
+        f"- **Members**: {len(members)} model files, none trained for this file; each member's calibrated "
+        "probabilities (its own temperature per head, its class offsets in its weights) are averaged per head with "
+        "equal weight, and the log of the mean goes through the ensemble's own head, which its calibration owns "
+        "(`ferkit.models.ensemble`). The training time and machine of each are in its card or run log:\n"
+        + "\n".join(members)
+        + f"\n- **Made** by `{ens.get('command', 'bench/make_ensemble.py')}` ({ens.get('date', 'date not recorded')}),"
+        f" and **calibrated** on the validation splits by `{recal.get('command', 'bench/recalibrate.py')}`"
+        f" ({recal.get('date', 'date not recorded')}, {recal.get('machine', 'machine not recorded')})."
+    )
+    readme = f"an ensemble of {names} (their calibrated probabilities averaged; `bench/make_ensemble.py`)"
+    return training, readme
 
 
 def main() -> int:
@@ -205,7 +245,8 @@ def main() -> int:
         args.previous = others[0]  # the other shipped model is the comparison column
     ours = json.loads((RESULTS / f"accuracy-{NAME}.json").read_text())
     h = headline(ours)
-    run = run_summary(Path(args.run), mf)
+    ensemble = mf.arch == "ensemble"
+    run = {"epochs": None, "hours": None} if ensemble else run_summary(Path(args.run), mf)
     seed_file = RESULTS / "accuracy-seed.json"
     seed = headline(json.loads(seed_file.read_text())) if seed_file.exists() else None
     fer_file = RESULTS / "accuracy-fer.json"
@@ -268,12 +309,12 @@ def main() -> int:
         else "a temperature (class offsets were fitted and dropped: cross-validation found none that help on unseen"
         " faces)"
     )
-    readme_offsets = (
-        f" Calibrated on the validation splits: {what}; `--resume` on a finished run fits them again without"
-        " training, which is how this file got its calibration."
-        if offsets
-        else ""
+    refit = (
+        "`bench/recalibrate.py` fitted them on the ensemble's output"
+        if ensemble
+        else "`--resume` on a finished run fits them again without training, which is how this file got its calibration"
     )
+    readme_offsets = f" Calibrated on the validation splits: {what}; {refit}." if offsets else ""
     val_fp = pick(ours, "ferplus", "val", "none")
     contempt_note = (
         f" With its class offset ({offsets['contempt']:+.2f}) its FER+ validation recall is"
@@ -288,6 +329,7 @@ def main() -> int:
     prev_res = json.loads(prev_file.read_text()) if prev else {}
     prev_arch = prev_res.get("arch", "")
     hours = f", {run['hours']:.2f} h" if run["hours"] is not None else ""
+    trained = "its members' (see the card)" if ensemble else f"{run['epochs']} epochs{hours}"
     pairs_note = "; each image carries its FER-2013 and its FER+ label" if grouped else ""
     prev_outputs = sum(len(h["classes"]) for h in prev_res.get("heads", [])) or len(prev_res.get("classes", []))
     prev_model = build_model(prev_arch, num_classes=prev_outputs) if prev_arch else None
@@ -316,13 +358,21 @@ def main() -> int:
         row("ECE (15 bins) FER+, before -> after temperature", "ece_fp"),
         f"| parameters | {n_params / 1e6:.2f} M |{prev_params if prev else ''} {seed_params / 1e6:.2f} M "
         "| not counted |",
-        f"| training | {run['epochs']} epochs{hours} |{prev_training} "
+        f"| training | {trained} |{prev_training} "
         + (f"{seed_run['epochs']} epochs, {seed_run['hours']:.2f} h |" if seed_run else " |")
         + " not stated |",
     ]
     table = "\n".join(rows)
-    best = f"epoch {run['best_epoch']}: " + json.dumps({k: round(v, 4) for k, v in run["val"].items()})
-    if run["hours"] is None:  # recalibrated from the model file alone: the training log went with the run folder
+    made = f"`{mf.arch}` trained\nwith `ferkit train --config {args.config}`"
+    recipe_line = (
+        f"- **Recipe**: `{args.config}`; exact command `ferkit train --config {args.config}`.\n"
+        f"  Resolved config stored in the model file.{lineage}"
+    )
+    if ensemble:
+        training_line, made = ensemble_lines(mf)
+        recipe_line = "- **Recipe**: `bench/make_ensemble.py`, then `bench/recalibrate.py` (commands below)."
+    elif run["hours"] is None:  # recalibrated from the model file alone: the training log went with the run folder
+        best = f"epoch {run['best_epoch']}: " + json.dumps({k: round(v, 4) for k, v in run["val"].items()})
         r = run["recalibrated"]
         where = f"`{run['card']}`" if run["card"] else "in git history"
         training_line = (
@@ -333,6 +383,7 @@ def main() -> int:
             f"taken out of the head first): `{r['command']}`, {r['date']}, on {r['machine']}."
         )
     else:
+        best = f"epoch {run['best_epoch']}: " + json.dumps({k: round(v, 4) for k, v in run["val"].items()})
         training_line = (
             f"- **Training**: {run['epochs']} epochs, {run['hours']:.2f} hours of wall time, median "
             f"{run['labels_per_s']:.0f} training\n  labels/s (face-label pairs{pairs_note}), on {ours['machine']},\n"
@@ -361,8 +412,7 @@ a name, `{DEFAULT}` (the default). In `src/ferkit/weights/`:
 
 {shipped}
 
-{NAME}: {", ".join(files)}, `{mf.arch}` trained
-with `ferkit train --config {args.config}` on FER-2013 fused with FER+; heads {heads_note(mf)}.{readme_offsets}
+{NAME}: {", ".join(files)}, {made} on FER-2013 fused with FER+; heads {heads_note(mf)}.{readme_offsets}
 Scored once on the test splits by `{ours["command"]}` ({ours["date"]}, {ours["machine"]}).
 FER-2013 test faces are scored among FER-2013's 7 classes ({h["n_fer"]} faces), FER+ test faces on their unique
 majority label among 8 emotions ({h["n_fp"]} faces). The seed recipe is the original design trained by
@@ -390,8 +440,7 @@ Each model's card, with its recipe and training log, is `src/ferkit/weights/<nam
   the classes its source could express. Training faces that near-duplicate any validation or test face were
   removed before training (counts in the run log).{grouped} Licences: FER-2013 has no explicit licence (released for the
   ICML 2013 challenge; research use); FER+ labels are MIT (Microsoft).
-- **Recipe**: `{args.config}`; exact command `ferkit train --config {args.config}`.
-  Resolved config stored in the model file.{lineage}
+{recipe_line}
 {training_line}
 - **Evaluation**: `{ours["command"]}`, {ours["date"]}; test splits scored once, after training.
 
