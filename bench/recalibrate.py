@@ -37,7 +37,7 @@ def main() -> int:
     sys.path.insert(0, str(ROOT / "src"))
     import torch
 
-    from ferkit.config import config_from_dict, to_dict
+    from ferkit.config import config_from_dict
     from ferkit.engine.checkpoint import load_model_file, save_model_file
     from ferkit.engine.run_data import prepare_data
     from ferkit.engine.validation import calibrate_on_validation
@@ -64,7 +64,6 @@ def main() -> int:
         **prov,
         **({"card": args.card} if args.card else {}),
     }
-    mf.config = {**mf.config, "calibrate": to_dict(cfg.calibrate)}  # the settings it was calibrated with
     save_model_file(mf, args.out / "model.ferkit")
     calib = mf.metrics["calibration"]
     print(f"# {prov['command']}\n# {prov['date']}; {prov['machine']}")

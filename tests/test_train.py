@@ -310,6 +310,8 @@ def test_resume_on_a_finished_run_recalibrates_without_training(tmp_path):
     cfg.threads = 2 if cfg.threads != 2 else 1  # and so may the threads
     train(cfg, resume=True)
     assert set(load_model_file(path).metrics["calibration"]["class_bias"]) == set(load_model_file(path).classes)
+    stored = load_model_file(path).config["calibrate"]  # the file says how it was calibrated: now, not first
+    assert stored["class_bias"] is True and stored["max_accuracy_drop"] == 0.05
     assert (tmp_path / "run" / "best.ferkit").read_bytes() == best  # no epoch ran
     assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 2
 

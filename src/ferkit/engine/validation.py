@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ferkit.config import TrainConfig
+from ferkit.config import TrainConfig, to_dict
 from ferkit.data.fusion import Fused
 from ferkit.engine.calibrate import class_offsets, fit_head_temperatures, head_priors, offset_steps, warn_few_faces
 from ferkit.engine.checkpoint import ModelFile
@@ -56,8 +56,9 @@ def calibrate_on_validation(
 ) -> ModelFile:
     """``mf`` calibrated on the validation split ``val`` (``cfg.calibrate``): class offsets (``class_offsets``, gated
     per head by default) folded into the head's bias, then a temperature per head, and the class mix each head's
-    probabilities assume; ``metrics.calibration`` records them. The first ``kept_heads`` heads (``model.keep_heads``)
-    stay exactly as they were. ``where`` names the run in warnings. Changes and returns ``mf``."""
+    probabilities assume; ``metrics.calibration`` records them, ``config.calibrate`` the settings. The first
+    ``kept_heads`` heads (``model.keep_heads``) stay exactly as they were. ``where`` names the run in warnings.
+    Changes and returns ``mf``."""
     model = mf.build().to(device)
     y = val.targets.argmax(1)
     calibration: dict = {"fitted_on": "validation", "n": int(len(y)), "offset_bags": cfg.calibrate.bags}
@@ -90,6 +91,7 @@ def calibrate_on_validation(
     steps.update()
     steps.close()
     mf.metrics["calibration"] = {"temperature": mf.temperature, **calibration}
+    mf.config = {**mf.config, "calibrate": to_dict(cfg.calibrate)}  # the settings it was calibrated with, now
     return mf
 
 
