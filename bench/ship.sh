@@ -20,7 +20,8 @@ weights=src/ferkit/weights
 export PYTHONPATH=src
 
 test -f "$run/model.ferkit" || { echo "ship.sh: $run/model.ferkit does not exist" >&2; exit 1; }
-test -f "$config" || { echo "ship.sh: $config does not exist" >&2; exit 1; }
+# CONFIG - : no training recipe (an ensemble from bench/make_ensemble.py; its card names the commands)
+[ "$config" = - ] || test -f "$config" || { echo "ship.sh: $config does not exist" >&2; exit 1; }
 python - "$run/model.ferkit" "$weights/$name.ferkit" "$storage" <<'PY'
 import sys
 from ferkit.engine.checkpoint import load_model_file, save_model_file
@@ -37,7 +38,8 @@ if [ -n "$remove" ] && [ "$remove" != "$name" ]; then
   rm -f "$weights/$remove.ferkit" "$weights/$remove.onnx" "$weights/$remove.int8.onnx" "$weights/$remove.md"
 fi
 python bench/accuracy.py "$weights/$name.ferkit"
-python bench/model_card.py --name "$name" --run "$run" --config "$config" --seed-run runs/seed ${compare:+--previous "$compare"}
+card_config=(); [ "$config" = - ] || card_config=(--config "$config")
+python bench/model_card.py --name "$name" --run "$run" "${card_config[@]}" --seed-run runs/seed ${compare:+--previous "$compare"}
 python bench/speed.py --model "$name" --json "bench/results/speed-$name.json"
 onnx_file=$weights/$name.onnx; test -f "$onnx_file" || onnx_file=$weights/$name.int8.onnx
 if [ "${SKIP_LOAD:-0}" != 1 ]; then  # SKIP_LOAD=1: keep the load table of the model it measured last
