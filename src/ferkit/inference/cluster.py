@@ -3,7 +3,7 @@ cluster, scored by actors that each load the model once; results as Parquet or J
 
 Example:
     >>> from ferkit.inference.cluster import predict_on_ray
-    >>> predict_on_ray(["s3://bucket/photos/", "/shared/clips/"], "s3://bucket/scores/", model="ferkit-v4")
+    >>> predict_on_ray(["s3://bucket/photos/", "/shared/clips/"], "s3://bucket/scores/", model="ferkit-s")
 
 The work is ferkit's single-process code run inside Ray actors: ``predict_paths`` (reading and decoding with the
 checks of ``ferkit.imaging``, bad files as error records) for photos, ``Predictor.predict_arrays`` for video
