@@ -220,3 +220,36 @@ def test_onnx_export_matches_torch(dlib_dat, tmp_path):
     with torch.no_grad():
         lt = model(torch.from_numpy(x)).numpy()
     assert np.abs(lt - lo).max() < 1e-3 * max(1.0, np.abs(lt).max())
+
+
+@pytest.mark.parametrize("size", [71, 96, 112, 150])
+def test_block_sizes_known_when_built_match_the_input_read_from_it(size):
+    """The blocks' padding worked out at build time (constant pads in an export) is the padding read from the input."""
+    torch.manual_seed(0)
+    model = build_model("face_resnet", num_classes=7, input_size=size).eval()
+    x = torch.rand(2, 1, 48, 48)
+    seen = []
+    hooks = [b.register_forward_pre_hook(lambda m, a: seen.append(a[0].shape[2])) for b in model.blocks]
+    with torch.no_grad():
+        known = model(x)
+        assert seen == [b.size for b in model.blocks]
+        for b in model.blocks:
+            b.size = None
+        read = model(x)
+    for h in hooks:
+        h.remove()
+    torch.testing.assert_close(known, read, rtol=0, atol=0)
+
+
+def test_onnx_export_has_no_shape_arithmetic(tmp_path):
+    import onnx
+
+    from ferkit.engine.checkpoint import ModelFile
+    from ferkit.export import onnx_bytes
+
+    model = build_model("face_resnet", num_classes=7).eval()
+    classes = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    mf = ModelFile(arch="face_resnet", arch_kwargs={}, classes=classes, state_dict=model.state_dict())
+    ops = [n.op_type for n in onnx.load_from_string(onnx_bytes(mf)).graph.node]
+    assert ops.count("Conv") == 29 and ops.count("Pad") == 5
+    assert ops.count("Shape") <= 1 and "Gather" not in ops  # pads are constants: only the batch is read per call

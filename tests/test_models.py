@@ -3,10 +3,13 @@ import torch
 
 from ferkit.models import build_model, list_models
 
+# models that cannot be built from defaults alone: an ensemble needs its members
+KWARGS = {"ensemble": {"members": [{"arch": "seed_cnn"}, {"arch": "fernet_xs"}]}}
+
 
 @pytest.mark.parametrize("name", list_models())
 def test_tensors_in_logits_out(name):
-    model = build_model(name, num_classes=8).eval()
+    model = build_model(name, num_classes=8, **KWARGS.get(name, {})).eval()
     x = torch.rand(3, 1, 48, 48)
     out = model(x)
     assert out.shape == (3, 8)
@@ -18,7 +21,7 @@ def test_tensors_in_logits_out(name):
 @pytest.mark.parametrize("name", list_models())
 def test_trains_one_step(name):
     torch.manual_seed(0)
-    model = build_model(name, num_classes=3)
+    model = build_model(name, num_classes=3, **KWARGS.get(name, {}))
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     x, y = torch.rand(4, 1, 48, 48), torch.tensor([0, 1, 2, 0])
     before = [p.detach().clone() for p in model.parameters()]

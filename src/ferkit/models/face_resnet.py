@@ -40,19 +40,25 @@ EMBED_DIM = 128
 MIN_INPUT = 71  # below, the last block's input is under 2x2 and its shortcut's pooling has nothing to pool
 
 
-def _pad_end(x: torch.Tensor, h: int, w: int, c: int | None = None) -> torch.Tensor:
-    """Zero-pad (B, C, H', W') at the end of each dimension to (B, c, h, w); no copy when nothing is missing."""
-    dc = 0 if c is None else c - x.shape[1]
-    dh, dw = h - x.shape[2], w - x.shape[3]
+def _pad_end(x: torch.Tensor, h: int, w: int, c: int | None = None, *, h0=None, w0=None, c0=None) -> torch.Tensor:
+    """Zero-pad (B, C, H', W') at the end of each dimension to (B, c, h, w); no copy when nothing is missing.
+    ``h0``, ``w0``, ``c0``: H', W', C' when known without reading them from ``x`` (constant pads in an export)."""
+    dc = 0 if c is None else c - (x.shape[1] if c0 is None else c0)
+    dh, dw = h - (x.shape[2] if h0 is None else h0), w - (x.shape[3] if w0 is None else w0)
     return F.pad(x, (0, dw, 0, dh, 0, dc)) if dc or dh or dw else x
 
 
 class Block(nn.Module):
-    """dlib's ``ares`` (same size) or ``ares_down`` (stride 2, avg-pooled shortcut, zero-padded ``add_prev``)."""
+    """dlib's ``ares`` (same size) or ``ares_down`` (stride 2, avg-pooled shortcut, zero-padded ``add_prev``).
 
-    def __init__(self, cin: int, cout: int, down: bool) -> None:
+    ``size``: the side of the square input, when the network fixes it (``FaceResNet`` resizes every face to
+    ``input_size``): the zero-padding is then worked out once, and the ONNX export holds constant pads instead of
+    shape arithmetic run on every call. None: read from the input.
+    """
+
+    def __init__(self, cin: int, cout: int, down: bool, size: int | None = None) -> None:
         super().__init__()
-        self.down = down
+        self.down, self.cin, self.cout, self.size = down, cin, cout, size
         self.conv1 = nn.Conv2d(cin, cout, 3, stride=2 if down else 1, padding=0 if down else 1, bias=False)
         self.bn1 = nn.BatchNorm2d(cout)
         self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
@@ -61,13 +67,27 @@ class Block(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.down:  # (B, C, H, W) -> (B, C, H, W)
             return torch.relu(self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x))))) + x)
-        h, w = x.shape[2], x.shape[3]
+        h, w = (self.size, self.size) if self.size else (x.shape[2], x.shape[3])
         # a 3x3 stride-2 convolution needs 3 rows and columns; dlib reads the missing ones as zeros
-        y = _pad_end(x, max(h, 3), max(w, 3))
+        y = _pad_end(x, max(h, 3), max(w, 3), h0=h, w0=w)
         y = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(y)))))  # (B, Cin, H, W) -> (B, Cout, ~H/2, ~W/2)
         short = F.avg_pool2d(x, 2)  # (B, Cin, H, W) -> (B, Cin, H // 2, W // 2)
-        oh, ow = max(y.shape[2], short.shape[2]), max(y.shape[3], short.shape[3])
-        return torch.relu(_pad_end(y, oh, ow) + _pad_end(short, oh, ow, y.shape[1]))
+        yh, yw = (max(h, 3) - 3) // 2 + 1, (max(w, 3) - 3) // 2 + 1  # y's size
+        oh, ow = max(yh, h // 2), max(yw, w // 2)
+        y = _pad_end(y, oh, ow, h0=yh, w0=yw)
+        return torch.relu(y + _pad_end(short, oh, ow, self.cout, h0=h // 2, w0=w // 2, c0=self.cin))
+
+
+def block_sizes(input_size: int) -> list[int]:
+    """The side of each block's input in a ``FaceResNet`` whose faces are resized to ``input_size``."""
+    side = ((input_size - 5) // 2 - 3) // 2 + 1  # stem: 7x7 stride-2 convolution, then 3x3 stride-2 max pool
+    sizes = []
+    for _, n, down in STAGES:
+        for i in range(n):
+            sizes.append(side)
+            if down and i == 0:
+                side = max((max(side, 3) - 3) // 2 + 1, side // 2)
+    return sizes
 
 
 class FaceResNet(nn.Module):
@@ -83,10 +103,10 @@ class FaceResNet(nn.Module):
             nn.ReLU(inplace=True),
             nn.MaxPool2d(3, 2),  # -> (B, 32, 35, 35) at S = 150
         )
-        blocks, cin = [], 32
+        blocks, cin, sizes = [], 32, iter(block_sizes(input_size))
         for width, n, down in STAGES:
             for i in range(n):
-                blocks.append(Block(cin, width, down and i == 0))
+                blocks.append(Block(cin, width, down and i == 0, next(sizes)))
                 cin = width
         self.blocks = nn.Sequential(*blocks)  # at S = 150: 35 -> 17 -> 8 -> 4 -> 2 (112: 26, 13, 6, 3, 1)
         self.dropout = nn.Dropout(dropout)
