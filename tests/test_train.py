@@ -360,3 +360,20 @@ def test_calibration_shows_progress(tmp_path, capsys):
     train(cfg, progress=True)
     err = capsys.readouterr().err
     assert "calibrate:" in err and "/44" in err  # logits, 3 bags x 2 rounds x 7 classes of offsets, temperature
+
+
+def test_a_network_that_crashes_onednn_in_channels_last_trains_without_it(tmp_path):
+    """fernet_s with 8-channel stages: its 1x1 stride-2 shortcut crashed torch's backward in channels_last (oneDNN
+    #6035, a segfault). The run turns channels_last off, says why, and trains; run in a child, so that a crash fails
+    this test instead of killing the test session."""
+    from ferkit.engine.train import _channels_last_hazard
+    from ferkit.models import build_model
+
+    assert "shortcut.0 has 8 input channels" in _channels_last_hazard(build_model("fernet_s", 7, widths=[8] * 4))
+    assert _channels_last_hazard(build_model("fernet_s", 7)) is None
+    cfg = config_file(tmp_path, epochs=1).read_text().replace("[16, 16, 16, 16]", "[8, 8, 8, 8]")
+    (tmp_path / "cfg.yaml").write_text(cfg + "channels_last: true\nseed: 1\n")
+    script = "import sys; from ferkit.cli import main; sys.exit(main(['train', '--config', sys.argv[1]]))"
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "cfg.yaml")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "channels_last is off for this run" in done.stderr and (tmp_path / "run" / "model.ferkit").exists()

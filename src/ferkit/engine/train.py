@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -191,7 +193,11 @@ def train(
         if cfg.model.init == DLIB_INIT:  # so that train-mode BatchNorm starts from dlib's network too
             match_norm_stats(model, data.train.images)
     model = model.to(device)
-    if cfg.channels_last:
+    loop_cfg = cfg  # what the epochs see: channels_last may be off where oneDNN would crash on it
+    if cfg.channels_last and (hazard := _channels_last_hazard(model)):
+        warnings.warn(f"{out}: channels_last is off for this run: {hazard}", stacklevel=2)
+        loop_cfg = replace(cfg, channels_last=False)
+    elif cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     steps = max(1, (len(data.faces) // info.world) // cfg.batch_size)  # as train_one_epoch batches them
     optimizer, scheduler = build_optimizer(model, cfg, steps)
@@ -221,7 +227,7 @@ def train(
         order = epoch_order(data, cfg, epoch, info)
         t0 = time.perf_counter()
         stats = train_one_epoch(
-            wrapped, optimizer, scheduler, data, order, aug, cfg, device, weights, progress, teacher, frozen
+            wrapped, optimizer, scheduler, data, order, aug, loop_cfg, device, weights, progress, teacher, frozen
         )
         stats = {k: all_reduce_mean(v, info, device) for k, v in stats.items()}
         stats.update(validate(model, data.val, device) if len(data.val) else {"val_acc": stats["train_acc"]})
@@ -272,6 +278,19 @@ def _model_file(
         metrics={"train": metrics},
         state_dict={k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
     )
+
+
+def _channels_last_hazard(model: nn.Module) -> str | None:
+    """Why ``model`` must not train in channels_last on this CPU, or None. oneDNN's 1x1 stride-2 convolution
+    computes its weight gradient past its workspace in channels_last when it has fewer input channels than its block
+    (16 with AVX-512): torch 2.13 crashes (segfault, heap corruption) in ``backward`` (uxlfoundation/oneDNN#6035)."""
+    for name, m in model.named_modules():
+        if isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1) and max(m.stride) > 1 and m.in_channels < 16:
+            return (
+                f"its 1x1 stride-{max(m.stride)} convolution {name} has {m.in_channels} input channels (< 16), "
+                "whose channels_last weight gradient crashes oneDNN (uxlfoundation/oneDNN#6035)"
+            )
+    return None
 
 
 def _load_state(path: Path, cfg: TrainConfig) -> dict:
