@@ -88,8 +88,11 @@ def test_a_config_built_in_code_is_checked_by_train():
     with pytest.raises(ConfigError, match="'batch_size': 0"):
         train(cfg)
     cfg.batch_size, cfg.model.name = 8, "resnet9000"
-    with pytest.raises(ConfigError, match=r"'model.name': unknown model 'resnet9000'; known models: face_resnet, "):
+    with pytest.raises(ConfigError, match=r"'model.name': unknown model 'resnet9000'; known models: ensemble, face_re"):
         train(cfg)  # before any data is read (there is none here)
+    cfg.model.name = "ensemble"
+    with pytest.raises(ConfigError, match=r"'model.name': an ensemble is made from trained model files, not trained"):
+        train(cfg)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")

@@ -175,6 +175,11 @@ def train(
     cfg.check()  # ranges (load_config checks them too; a config built in code gets the same)
     cfg = adopt_architecture(cfg)  # keep_heads: the trunk of model.init
     check_model(cfg.model.name, "config key 'model.name'")
+    if cfg.model.name == "ensemble":
+        raise ConfigError(
+            "config key 'model.name': an ensemble is made from trained model files, not trained "
+            "(python bench/make_ensemble.py OUT A=a.ferkit B=b.ferkit; README, 'Ensembles as one model')"
+        )
     device = pick_device(cfg.device)
     info = init_distributed(device)
     if info.world > 1 and device.type == "cuda":
