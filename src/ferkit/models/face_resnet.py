@@ -40,12 +40,16 @@ EMBED_DIM = 128
 MIN_INPUT = 71  # below, the last block's input is under 2x2 and its shortcut's pooling has nothing to pool
 
 
-def _pad_end(x: torch.Tensor, h: int, w: int, c: int | None = None, *, h0=None, w0=None, c0=None) -> torch.Tensor:
-    """Zero-pad (B, C, H', W') at the end of each dimension to (B, c, h, w); no copy when nothing is missing.
-    ``h0``, ``w0``, ``c0``: H', W', C' when known without reading them from ``x`` (constant pads in an export)."""
-    dc = 0 if c is None else c - (x.shape[1] if c0 is None else c0)
-    dh, dw = h - (x.shape[2] if h0 is None else h0), w - (x.shape[3] if w0 is None else w0)
+def _pad_end(x: torch.Tensor, dh: int, dw: int, dc: int = 0) -> torch.Tensor:
+    """Zero-pad (B, C, H, W) at the end of each dimension by (dc, dh, dw); no copy when nothing is missing."""
     return F.pad(x, (0, dw, 0, dh, 0, dc)) if dc or dh or dw else x
+
+
+def _down(side: int) -> tuple[int, int]:
+    """A down block's sides for an input side: its strided convolution's output (on the input zero-padded to at least
+    3) and the block's output (the larger of that and the 2x2-pooled shortcut's)."""
+    conv = (max(side, 3) - 3) // 2 + 1
+    return conv, max(conv, side // 2)
 
 
 class Block(nn.Module):
@@ -68,14 +72,13 @@ class Block(nn.Module):
         if not self.down:  # (B, C, H, W) -> (B, C, H, W)
             return torch.relu(self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x))))) + x)
         h, w = (self.size, self.size) if self.size else (x.shape[2], x.shape[3])
+        (yh, oh), (yw, ow) = _down(h), _down(w)
         # a 3x3 stride-2 convolution needs 3 rows and columns; dlib reads the missing ones as zeros
-        y = _pad_end(x, max(h, 3), max(w, 3), h0=h, w0=w)
-        y = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(y)))))  # (B, Cin, H, W) -> (B, Cout, ~H/2, ~W/2)
+        y = _pad_end(x, max(h, 3) - h, max(w, 3) - w)
+        y = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(y)))))  # (B, Cin, H, W) -> (B, Cout, yh, yw)
         short = F.avg_pool2d(x, 2)  # (B, Cin, H, W) -> (B, Cin, H // 2, W // 2)
-        yh, yw = (max(h, 3) - 3) // 2 + 1, (max(w, 3) - 3) // 2 + 1  # y's size
-        oh, ow = max(yh, h // 2), max(yw, w // 2)
-        y = _pad_end(y, oh, ow, h0=yh, w0=yw)
-        return torch.relu(y + _pad_end(short, oh, ow, self.cout, h0=h // 2, w0=w // 2, c0=self.cin))
+        y = _pad_end(y, oh - yh, ow - yw)
+        return torch.relu(y + _pad_end(short, oh - h // 2, ow - w // 2, self.cout - self.cin))
 
 
 def block_sizes(input_size: int) -> list[int]:
@@ -86,7 +89,7 @@ def block_sizes(input_size: int) -> list[int]:
         for i in range(n):
             sizes.append(side)
             if down and i == 0:
-                side = max((max(side, 3) - 3) // 2 + 1, side // 2)
+                side = _down(side)[1]
     return sizes
 
 
