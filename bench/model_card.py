@@ -368,11 +368,12 @@ def main() -> int:
         f"- **Recipe**: `{args.config}`; exact command `ferkit train --config {args.config}`.\n"
         f"  Resolved config stored in the model file.{lineage}"
     )
+    val = {k: round(v, 4) for k, v in run.get("val", {}).items()}
+    best = f"epoch {run.get('best_epoch')}: {json.dumps(val)}"  # model selection (an ensemble's members had their own)
     if ensemble:
         training_line, made = ensemble_lines(mf)
         recipe_line = "- **Recipe**: `bench/make_ensemble.py`, then `bench/recalibrate.py` (commands below)."
     elif run["hours"] is None:  # recalibrated from the model file alone: the training log went with the run folder
-        best = f"epoch {run['best_epoch']}: " + json.dumps({k: round(v, 4) for k, v in run["val"].items()})
         r = run["recalibrated"]
         where = f"`{run['card']}`" if run["card"] else "in git history"
         training_line = (
@@ -383,7 +384,6 @@ def main() -> int:
             f"taken out of the head first): `{r['command']}`, {r['date']}, on {r['machine']}."
         )
     else:
-        best = f"epoch {run['best_epoch']}: " + json.dumps({k: round(v, 4) for k, v in run["val"].items()})
         training_line = (
             f"- **Training**: {run['epochs']} epochs, {run['hours']:.2f} hours of wall time, median "
             f"{run['labels_per_s']:.0f} training\n  labels/s (face-label pairs{pairs_note}), on {ours['machine']},\n"
