@@ -70,6 +70,15 @@ def test_format_forces_the_adapter(tmp_path):
         read_source(root, format="nope")
 
 
+def test_a_folder_format_asked_for_a_file_is_refused_not_read_from_the_files_beside_it(tmp_path):
+    root = synth.ckplus(tmp_path, {"anger": 2, "happy": 2})
+    one = next(root.rglob("*.png"))
+    for fmt in ("folder", "ckplus", "jaffe", "rafdb"):
+        with pytest.raises(DataError, match=f"format '{fmt}' reads a folder or a .zip, not one file") as e:
+            read_source(one, format=fmt)
+        assert e.value.path.endswith(one.name)
+
+
 def test_empty_folder_is_a_data_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="cannot tell the dataset format"):

@@ -166,3 +166,13 @@ def test_a_csv_labelled_by_name_with_contempt_is_an_eight_class_source(tmp_path)
         read_source(path)
     codes = synth.fer2013_csv(tmp_path / "codes.csv", [(0, "Training"), (6, "Training")])
     assert len(read_source(codes).taxonomy.classes) == 7
+
+
+def test_a_file_given_with_its_format_is_read_itself_never_a_csv_beside_it(tmp_path):
+    synth.fer2013_csv(tmp_path / "fer2013.csv", [(0, "Training")] * 3)  # a good CSV beside the file asked for
+    other = tmp_path / "labels.csv"
+    other.write_text("label,image,split\n0,faces/1.png,Training\n")
+    with pytest.raises(DataError, match="not a FER-2013 style CSV") as e:
+        read_source(other, format="fer2013-csv")
+    assert e.value.path.endswith("labels.csv")
+    assert len(read_source(tmp_path / "fer2013.csv", format="fer2013-csv")) == 3

@@ -60,6 +60,11 @@ ADAPTERS: dict[str, type[Adapter]] = {
 VARIANTS: dict[str, type[Adapter]] = {folder.PhotosAdapter.name: folder.PhotosAdapter}
 
 
+# Formats that read the one file a path names (with the companions beside it that the format needs); every other
+# format reads a folder or a zip, and is refused for a file rather than left to read the files beside it.
+FILE_FORMATS = (fer2013.CsvAdapter.name, ferplus.CsvAdapter.name)
+
+
 def adapter_for(fmt: str) -> type[Adapter] | None:
     """The adapter of a format name (detected formats and variants), or None."""
     return ADAPTERS.get(fmt) or VARIANTS.get(fmt)
@@ -100,6 +105,8 @@ def read_source(
     adapter = adapter_for(fmt)
     if adapter is None:
         raise DataError(path, f"unknown format {fmt!r}; known: {sorted([*ADAPTERS, *VARIANTS])}")
+    if tree.focus is not None and fmt not in FILE_FORMATS:
+        raise DataError(path, f"format {fmt!r} reads a folder or a .zip, not one file: pass the folder that holds it")
     policy = ErrorPolicy(on_error)
     taxonomy_of = getattr(adapter, "taxonomy_of", None)
     taxonomy = taxonomy_of(tree) if taxonomy_of else adapter.taxonomy

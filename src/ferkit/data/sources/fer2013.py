@@ -234,6 +234,14 @@ class CsvAdapter:
 
     @staticmethod
     def _csv(tree: Tree) -> str:
+        if tree.focus:  # pointed at a file: that file is read, never a CSV beside it
+            first = _first_line(decode_text(tree.head(tree.focus)))
+            if parse_header(first) is None:
+                raise DataError(
+                    tree.where(tree.focus),
+                    f"not a FER-2013 style CSV: its first line has no emotion and pixels columns ({first[:80]!r})",
+                )
+            return tree.focus
         name = find_csv(tree)
         if name is None:
             raise DataError(tree.path, "no FER-2013 CSV (a header with emotion and pixels columns) found")
