@@ -377,3 +377,30 @@ def test_a_network_that_crashes_onednn_in_channels_last_trains_without_it(tmp_pa
     done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "cfg.yaml")], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "channels_last is off for this run" in done.stderr and (tmp_path / "run" / "model.ferkit").exists()
+
+
+@pytest.mark.parametrize("bf16", [True, False])
+def test_bf16_autocast_only_on_a_cpu_that_computes_in_bf16(tmp_path, monkeypatch, bf16):
+    """amp: true trains in bf16 where the CPU has bf16 instructions; elsewhere emulated bf16 is 2-10x slower than
+    fp32, so the run trains in fp32 and says why."""
+    import ferkit.engine.train as train_module
+
+    assert isinstance(train_module.cpu_has_bf16(), bool)
+    monkeypatch.setattr(train_module, "cpu_has_bf16", lambda: bf16)
+    seen = []
+    real = train_module.train_one_epoch
+
+    def spy(model, optimizer, scheduler, data, order, aug, cfg, *args, **kwargs):
+        seen.append(cfg.amp)
+        return real(model, optimizer, scheduler, data, order, aug, cfg, *args, **kwargs)
+
+    monkeypatch.setattr(train_module, "train_one_epoch", spy)
+    cfg = load_config(config_file(tmp_path, epochs=1))
+    cfg.amp = True
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train(cfg)
+    said = [str(w.message) for w in caught if "amp is off" in str(w.message)]
+    assert seen == [bf16] and len(said) == (0 if bf16 else 1)
+    assert bf16 or "no bf16 instructions" in said[0]
+    assert load_model_file(tmp_path / "run" / "model.ferkit").config["amp"] is True  # the recipe as written
