@@ -10,12 +10,13 @@
 # with NAME.onnx (fp32; ONNX=both, the default) and NAME.int8.onnx (static int8, percentile calibration) exported
 # beside it (ONNX=int8: the int8 file only, for large models). ferkit.shipped.DEFAULT becomes DEFAULT_MODEL (default:
 # NAME). COMPARE is another model's name whose accuracy JSON is the comparison column; REMOVE=OLD deletes model OLD's
-# files from the package. Then: int8 accuracy, test-split accuracy (scored here, once), the model card and README
+# files from the package; REMOVE_ONNX=OLD only its ONNX files (its .ferkit stays, for recipes that start from it).
+# Then: int8 accuracy, test-split accuracy (scored here, once), the model card and README
 # model section, speed, load.
 set -euo pipefail
 run=$1 name=$2 config=$3 compare=${4:-}
 storage=${STORAGE:-float32}; [ "${HALF:-0}" = 1 ] && storage=${STORAGE:-float16}
-onnx=${ONNX:-both} default=${DEFAULT_MODEL:-$name} remove=${REMOVE:-}
+onnx=${ONNX:-both} default=${DEFAULT_MODEL:-$name} remove=${REMOVE:-} remove_onnx=${REMOVE_ONNX:-}
 weights=src/ferkit/weights
 export PYTHONPATH=src
 
@@ -36,6 +37,9 @@ rm -rf "$tmp"
 sed -i "s/^DEFAULT = \"[^\"]*\"/DEFAULT = \"$default\"/" src/ferkit/shipped.py
 if [ -n "$remove" ] && [ "$remove" != "$name" ]; then
   rm -f "$weights/$remove.ferkit" "$weights/$remove.onnx" "$weights/$remove.int8.onnx" "$weights/$remove.md"
+fi
+if [ -n "$remove_onnx" ] && [ "$remove_onnx" != "$name" ]; then
+  rm -f "$weights/$remove_onnx.onnx" "$weights/$remove_onnx.int8.onnx"
 fi
 python bench/accuracy.py "$weights/$name.ferkit"
 card_config=(); [ "$config" = - ] || card_config=(--config "$config")
