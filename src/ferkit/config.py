@@ -182,7 +182,7 @@ class TrainConfig:
     balance: Literal["none", "weights", "sampler"] = "none"  # class-imbalance handling
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
-    amp: bool = True  # bf16 autocast on CPU, fp16/bf16 AMP on GPU
+    amp: bool = True  # bf16 autocast on a CPU with bf16 instructions (elsewhere fp32, said at the start); AMP on GPU
     channels_last: bool = True
     threads: int = 0  # CPU threads for torch; 0 = torch's default
     out: str = "runs/train"  # run folder: checkpoints, metrics log, curves, config
