@@ -85,8 +85,9 @@ def main() -> int:
                 "rounds": v,
             }
         )
+    env = [f"{k}={os.environ[k]}" for k in ("ONEDNN_MAX_CPU_ISA",) if k in os.environ]  # oneDNN held to an older ISA
     meta = {
-        "command": shlex.join(["python", *sys.argv]),
+        "command": shlex.join([*env, "python", *sys.argv]),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, {args.threads} threads",
         "batch": cfg.batch_size,

@@ -295,7 +295,7 @@ def _model_file(
 
 def cpu_has_bf16() -> bool:
     """Whether this CPU computes in bf16 itself (x86: ``avx512_bf16`` or AMX tiles; Arm: its BF16 extension), which
-    is when bf16 autocast pays. Emulated, it trained fernet_xs at 0.52x the speed of fp32 with AVX-512 and 0.10x with
+    is when bf16 autocast pays. Emulated, it trained fernet_xs at 0.46x the speed of fp32 with AVX-512 and 0.10x with
     AVX2 (``ONEDNN_MAX_CPU_ISA``, ``bench/train_throughput.py``)."""
     try:  # private torch probes: a build without them (or without oneDNN) counts as no bf16
         if platform.machine().lower() in ("x86_64", "amd64", "i386", "i686"):
