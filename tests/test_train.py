@@ -404,3 +404,40 @@ def test_bf16_autocast_only_on_a_cpu_that_computes_in_bf16(tmp_path, monkeypatch
     assert seen == [bf16] and len(said) == (0 if bf16 else 1)
     assert bf16 or "no bf16 instructions" in said[0]
     assert load_model_file(tmp_path / "run" / "model.ferkit").config["amp"] is True  # the recipe as written
+
+
+def test_ema_is_what_each_epoch_validates_and_keeps_and_resumes_exactly(tmp_path):
+    straight = load_config(config_file(tmp_path, out="straight", epochs=2, extra="  ema: 0.9\n"))
+    train(straight)
+    state = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)
+    raw, ema = state["model"], {k.removeprefix("module."): v for k, v in state["ema"].items() if k != "n_averaged"}
+    assert int(state["ema"]["n_averaged"]) == 2 * 7  # one update per step: 56 faces in batches of 8, two epochs
+    assert set(ema) == set(raw) and any(not torch.equal(ema[k], raw[k]) for k in raw if raw[k].is_floating_point())
+    best = load_model_file(tmp_path / "straight" / "best.ferkit")
+    lines = [json.loads(x) for x in (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()]
+    # the validated weights are the averaged ones: their accuracy, recomputed, is the logged one
+    from ferkit.engine.run_data import prepare_data
+    from ferkit.engine.validation import validate
+
+    data = prepare_data(straight)
+    net = best.build()
+    assert validate(net, data.val, torch.device("cpu"))["val_acc"] == pytest.approx(
+        lines[best.metrics["train"]["best_epoch"]]["val_acc"]
+    )
+    # one epoch, then a resume: the same average as two epochs straight
+    cfg = load_config(config_file(tmp_path, out="resumed", epochs=2, extra="  ema: 0.9\n"))
+    cfg.epochs = 1
+    train(cfg)
+    first = torch.load(tmp_path / "resumed" / "last.pt", weights_only=True)["ema"]
+    for k, v in load_model_file(tmp_path / "resumed" / "best.ferkit").state_dict.items():  # epoch 0's average
+        torch.testing.assert_close(v, first[f"module.{k}"], msg=k)
+    cfg.epochs = 2
+    train(cfg, resume=True)
+    again = torch.load(tmp_path / "resumed" / "last.pt", weights_only=True)["ema"]
+    for k, v in state["ema"].items():
+        torch.testing.assert_close(again[k], v, rtol=1e-5, atol=1e-6, msg=k)
+
+
+def test_ema_out_of_range_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"optim.ema.*accepted: \[0, 1\)"):
+        load_config(config_file(tmp_path, extra="  ema: 1.0\n"))

@@ -132,12 +132,16 @@ class OptimConfig:
     weight_decay: float = 5e-4
     schedule: Literal["cosine", "constant"] = "cosine"
     warmup_epochs: float = 1.0
+    # >0: an exponential moving average of the weights (this decay per step) is what each epoch validates and
+    # what the model file keeps; the optimizer still steps the raw weights. 0 = off
+    ema: float = 0.0
 
     def check(self, prefix: str = "optim.") -> None:
         _in_range(prefix + "lr", self.lr, 0, 10)  # 0: the weights stay (a fine-tune that only calibrates)
         _in_range(prefix + "momentum", self.momentum, 0, 1, hi_open=True)
         _in_range(prefix + "weight_decay", self.weight_decay, 0, 1)
         _in_range(prefix + "warmup_epochs", self.warmup_epochs, 0, None)
+        _in_range(prefix + "ema", self.ema, 0, 1, hi_open=True)
 
 
 @dataclass

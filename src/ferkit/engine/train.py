@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import yaml
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ferkit.config import SourceConfig, TrainConfig, to_dict
 from ferkit.data.augment import build_augment
@@ -58,6 +59,7 @@ def train_one_epoch(
     progress: bool,
     teacher: Teacher | None = None,
     frozen: Frozen | None = None,
+    ema: AveragedModel | None = None,
 ) -> dict:
     model.train()
     if frozen is not None:  # a frozen trunk keeps its BatchNorm statistics
@@ -108,6 +110,8 @@ def train_one_epoch(
         scheduler.step()
         if frozen is not None:  # kept heads' rows as they were (weight decay and momentum move them otherwise)
             frozen.restore()
+        if ema is not None:
+            ema.update_parameters(getattr(model, "module", model))  # the network itself, not its DDP wrapper
         n = len(row)
         total += loss.item() * n
         pred = logits.detach().float().masked_fill(~m, float("-inf")).argmax(1)
@@ -215,9 +219,12 @@ def train(
     steps = max(1, (len(data.faces) // info.world) // cfg.batch_size)  # as train_one_epoch batches them
     optimizer, scheduler = build_optimizer(model, cfg, steps)
     start, best, history = 0, -1.0, []
+    ema = weights_ema(model, cfg.optim.ema)
     if resume and (out / "last.pt").exists():
         state = _load_state(out / "last.pt", cfg)
         model.load_state_dict(state["model"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start, best, history = state["epoch"] + 1, state["best"], state["history"]
@@ -240,20 +247,22 @@ def train(
         order = epoch_order(data, cfg, epoch, info)
         t0 = time.perf_counter()
         stats = train_one_epoch(
-            wrapped, optimizer, scheduler, data, order, aug, loop_cfg, device, weights, progress, teacher, frozen
+            wrapped, optimizer, scheduler, data, order, aug, loop_cfg, device, weights, progress, teacher, frozen, ema
         )
         stats = {k: all_reduce_mean(v, info, device) for k, v in stats.items()}
-        stats.update(validate(model, data.val, device) if len(data.val) else {"val_acc": stats["train_acc"]})
+        kept = ema.module if ema is not None else model  # what is validated and saved: the averaged weights, if any
+        stats.update(validate(kept, data.val, device) if len(data.val) else {"val_acc": stats["train_acc"]})
         stats.update(epoch=epoch, lr=scheduler.get_last_lr()[0], seconds=time.perf_counter() - t0)
         history.append(stats)
         if info.main:
             if stats["val_acc"] > best:
                 best = stats["val_acc"]
-                mf = _model_file(model, cfg, classes, data.heads, {"best_epoch": epoch, **stats}, preprocessing)
+                mf = _model_file(kept, cfg, classes, data.heads, {"best_epoch": epoch, **stats}, preprocessing)
                 save_model_file(mf, out / "best.ferkit")
             atomic_torch_save(
                 {
                     "model": model.state_dict(),
+                    **({"ema": ema.state_dict()} if ema is not None else {}),
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(),
                     "epoch": epoch,
@@ -291,6 +300,14 @@ def _model_file(
         metrics={"train": metrics},
         state_dict={k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
     )
+
+
+def weights_ema(model: nn.Module, decay: float) -> AveragedModel | None:
+    """The exponential moving average of ``model``'s weights and BatchNorm statistics (``optim.ema``), updated after
+    every optimizer step; None when ``decay`` is 0. It starts as a copy of the model."""
+    if decay <= 0:
+        return None
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
 def cpu_has_bf16() -> bool:
