@@ -404,7 +404,10 @@ def main() -> int:
             "| export | accuracy | points vs fp32 | ms/face | MB |\n|---|---|---|---|---|\n" + "\n".join(lines) + "\n"
         )
     files = [f"`{p.name}`" for p in sorted(WEIGHTS.glob(f"{NAME}.*")) if p.suffix in (".ferkit", ".onnx")]
-    shipped = "\n".join(f"- {shipped_line(n)}" for n in shipped_models())
+    this_recipe = re.search(r"\*\*Recipe\*\*: `([^`]+)`", recipe_line)  # this card is written below: not read yet
+    shipped = "\n".join(
+        f"- {shipped_line(n, this_recipe.group(1) if n == NAME and this_recipe else None)}" for n in shipped_models()
+    )
     readme = f"""## The shipped models
 
 Shipped models are chosen by name: `Predictor.from_pretrained("{NAME}")`, `--model {NAME}` on every verb; without
