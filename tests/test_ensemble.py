@@ -173,3 +173,17 @@ def test_bench_make_ensemble_writes_a_file_that_recalibrates_like_a_run(tmp_path
     monkeypatch.setattr(sys, "argv", ["make_ensemble.py", str(tmp_path / "x.ferkit"), f"A={runs[0]}"])
     with pytest.raises(SystemExit):
         script("make_ensemble.py").main()
+
+
+def test_fine_tuning_an_ensemble_file_is_refused_naming_it_and_what_to_start_from(tmp_path):
+    from ferkit.config import TrainConfig
+    from ferkit.engine.prior import init_from
+    from ferkit.engine.train import train
+    from ferkit.errors import ConfigError
+
+    a, b = member(tmp_path / "a.ferkit", 0), member(tmp_path / "b.ferkit", 1)
+    ens = tmp_path / "ens.ferkit"
+    save_model_file(ensemble_of({"A": a, "B": b}), ens)
+    cfg = init_from(TrainConfig(), ens)  # as the notebook starts from a shipped model
+    with pytest.raises(ConfigError, match=rf"an ensemble \(model.init {ens} is one\).*shipped ferkit-s"):
+        train(cfg)

@@ -181,8 +181,10 @@ def train(
     cfg = adopt_architecture(cfg)  # keep_heads: the trunk of model.init
     check_model(cfg.model.name, "config key 'model.name'")
     if cfg.model.name == "ensemble":
+        came = f" (model.init {cfg.model.init} is one)" if cfg.model.init else ""
         raise ConfigError(
-            "config key 'model.name': an ensemble is made from trained model files, not trained "
+            f"config key 'model.name': an ensemble{came} is made from trained model files, not trained: start from "
+            "a single network instead, such as the shipped ferkit-s or one of the ensemble's members "
             "(python bench/make_ensemble.py OUT A=a.ferkit B=b.ferkit; README, 'Ensembles as one model')"
         )
     device = pick_device(cfg.device)
