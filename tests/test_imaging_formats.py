@@ -4,6 +4,7 @@ at once, with an ImageError that names the file, without reaching the decoder.""
 import contextlib
 import json
 import os
+import time
 
 import cv2
 import hostile
@@ -111,6 +112,17 @@ def test_data_inspect_skips_the_hostile_tiff(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["skipped"]["count"] == 1
     with pytest.raises(DataError, match="bomb.tiff"):
         read_source(tmp_path)
+
+
+def test_quiet_codecs_drops_an_ffmpeg_line_written_in_parts(capfd):
+    # FFmpeg's log writes its "[demuxer @ 0x...] " tag, then the message: the filter may wake up in between
+    with quiet_codecs():
+        os.write(2, b"[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55d0c0a1b2c0] ")
+        time.sleep(0.2)
+        os.write(2, b"moov atom not found\n")
+        os.write(2, b"[a bracketed line] of our own\n")
+    err = capfd.readouterr().err
+    assert "moov" not in err and "@ 0x" not in err and "[a bracketed line] of our own" in err
 
 
 def test_quiet_codecs_drops_the_decoders_lines_and_keeps_others(capfd, tmp_path):

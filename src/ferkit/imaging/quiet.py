@@ -49,9 +49,10 @@ def _noise(line: bytes) -> bool:
 
 
 def _maybe_noise(start: bytes) -> bool:
-    """Whether a line that begins so may still turn out to be codec noise (then it waits for its end)."""
+    """Whether a line that begins so may still turn out to be codec noise (then it waits for its end). FFmpeg writes
+    its tag and its message in separate writes, so a line that has its tag already is held for the rest."""
     return any(p.startswith(start[: len(p)]) for p in NOISE_STARTS) or (
-        start.startswith(b"[") and len(start) < 80 and b"]" not in start
+        start.startswith(b"[") and (FFMPEG_TAG in start[:80] or (len(start) < 80 and b"]" not in start))
     )
 
 
