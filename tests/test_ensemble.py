@@ -177,7 +177,7 @@ def test_bench_make_ensemble_writes_a_file_that_recalibrates_like_a_run(tmp_path
 
 def test_fine_tuning_an_ensemble_file_is_refused_naming_it_and_what_to_start_from(tmp_path):
     from ferkit.config import TrainConfig
-    from ferkit.engine.prior import init_from
+    from ferkit.engine.prior import init_from, init_weights
     from ferkit.engine.train import train
     from ferkit.errors import ConfigError
 
@@ -187,3 +187,9 @@ def test_fine_tuning_an_ensemble_file_is_refused_naming_it_and_what_to_start_fro
     cfg = init_from(TrainConfig(), ens)  # as the notebook starts from a shipped model
     with pytest.raises(ConfigError, match=rf"an ensemble \(model.init {ens} is one\).*shipped ferkit-s"):
         train(cfg)
+    # a config that names its own architecture and starts from the ensemble: the same advice, not a kwargs dump
+    cfg = TrainConfig()
+    cfg.model.name, cfg.model.kwargs, cfg.model.init = "fernet_s", dict(KWARGS), str(ens)
+    net = build_model("fernet_s", num_classes=len(column_names(HEADS)), **KWARGS)
+    with pytest.raises(ConfigError, match=rf"model.init={ens}: an ensemble .*shipped ferkit-s"):
+        init_weights(net, HEADS, cfg)

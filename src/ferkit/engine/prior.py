@@ -48,6 +48,11 @@ def init_weights(model: nn.Module, heads: list[Head], cfg: TrainConfig) -> None:
         init_from_dlib(model, cfg)
         return
     mf = load_model_file(init_path(cfg.model.init))
+    if mf.arch == "ensemble":
+        raise ConfigError(
+            f"model.init={cfg.model.init}: an ensemble of trained model files, made from them and not trained itself; "
+            "start from a single network instead, such as the shipped ferkit-s or one of the ensemble's members"
+        )
     head = head_of(model)[0]
     own = model.state_dict()
     misfit = _misfit(own, mf.state_dict, head)
