@@ -115,6 +115,9 @@ class AugmentConfig:
     blur_sigma: tuple[float, float] = (0.3, 1.5)  # sigma range in pixels of the 48 px face
     jpeg: float = 0.0  # JPEG coding (kornia's differentiable codec) at a random quality
     jpeg_quality: tuple[float, float] = (20.0, 90.0)  # quality range, 1-100
+    # mixup (Zhang et al., 2018): each batch is blended with itself shuffled, weight lambda ~ Beta(a, a) folded to
+    # >= 0.5, and each face's loss is split between the two faces by the same weight; this is a. 0 = off
+    mixup: float = 0.0
 
     def check(self, prefix: str = "augment.") -> None:
         _in_range(prefix + "degrees", self.degrees, 0, 180)
@@ -122,6 +125,7 @@ class AugmentConfig:
         _pair(prefix + "scale", self.scale, 0, None)
         _pair(prefix + "crop_scale", self.crop_scale, 0, 1)
         _in_range(prefix + "erasing", self.erasing, 0, 1)
+        _in_range(prefix + "mixup", self.mixup, 0, 100)
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """Batched augmentation on tensors (kornia): flip, affine, random resized crop, erasing, and the ways photos differ
-from FER-2013 crops (perspective, light, gamma, low resolution, blur, JPEG), each with its own probability.
+from FER-2013 crops (perspective, light, gamma, low resolution, blur, JPEG), each with its own probability; and
+mixup, which blends faces and so also splits their labels (the training loop applies it).
 
 Order: geometry (flip, crop, affine, perspective), then light and gamma (the scene), then resolution, blur and JPEG
 (the camera and the file), then erasing (an occluder). With the photo ops off the pipeline is exactly the one
@@ -114,6 +115,24 @@ def build_augment(cfg: AugmentConfig, size: int = 48) -> nn.Module:
 @torch.no_grad()
 def augment_batch(aug: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return aug(x).clamp_(0.0, 1.0)
+
+
+@torch.no_grad()
+def mixup(x: torch.Tensor, alpha: float) -> tuple[torch.Tensor, float, torch.Tensor]:
+    """Mixup (Zhang et al., 2018, arXiv 1710.09412): the batch blended with a shuffled copy of itself.
+
+    Returns the blended batch, the weight ``lam`` of each image's own face (drawn from Beta(alpha, alpha) and
+    folded to at least 0.5, so that each image still shows mostly its own face) and ``partner``: face ``j`` also
+    appears, with weight ``1 - lam``, in image ``partner[j]``. A face's loss is then ``lam`` times its loss on its own
+    image plus ``1 - lam`` times its loss on ``partner[j]``, whatever labels (and heads) it carries.
+    (B, C, H, W) -> (B, C, H, W), float, (B,) long.
+    """
+    lam = float(torch.distributions.Beta(alpha, alpha).sample())
+    lam = max(lam, 1.0 - lam)
+    shuffle = torch.randperm(len(x), device=x.device)  # image i takes face shuffle[i] as its second face
+    partner = torch.empty_like(shuffle)
+    partner[shuffle] = torch.arange(len(x), device=x.device)
+    return lam * x + (1.0 - lam) * x[shuffle], lam, partner
 
 
 @torch.no_grad()

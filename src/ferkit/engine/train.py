@@ -24,7 +24,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ferkit.config import SourceConfig, TrainConfig, to_dict
-from ferkit.data.augment import build_augment
+from ferkit.data.augment import build_augment, mixup
 from ferkit.engine.checkpoint import ModelFile, atomic_torch_save, load_model_file, save_model_file
 from ferkit.engine.distributed import all_reduce_mean, init_distributed, pick_device
 from ferkit.engine.extend import Frozen, adopt_architecture, freeze, init_path, with_branch
@@ -84,6 +84,8 @@ def train_one_epoch(
             shown = rows[torch.arange(len(rows)), pick]
         x = images[shown.to(device)].unsqueeze(1).float().div_(255)  # (B, 48, 48) -> (B, 1, 48, 48) in [0, 1]
         x = aug(x).clamp_(0, 1)  # batched, on the device
+        if cfg.augment.mixup > 0:  # image i also shows face shuffle[i]; face j's second image is partner[j]
+            x, lam, partner = mixup(x, cfg.augment.mixup)
         face, slot = (rows >= 0).nonzero(as_tuple=True)  # every label of every face: (n,) face index, (n,) slot
         row = rows[face, slot]
         y, m = targets[row], masks[row]
@@ -100,6 +102,9 @@ def train_one_epoch(
             t_logits = teacher.logits(x, cfg.distill.temperature) if teacher is not None else None
         logits = per_face[face.to(device)] if rows.shape[1] > 1 else per_face  # one row per label: (n, K)
         loss = partial_label_loss(logits, y, m, cfg.label_smoothing, weights)
+        if cfg.augment.mixup > 0:  # each label also scored, at weight 1 - lam, on the image its face was blended into
+            mixed = per_face[partner[face.to(device)]]
+            loss = lam * loss + (1 - lam) * partial_label_loss(mixed, y, m, cfg.label_smoothing, weights)
         if teacher is not None:  # the teacher sees the same augmented faces
             kd = distillation_loss(per_face, t_logits, teacher.mask, cfg.distill.temperature, teacher.slices)
             loss = (1 - cfg.distill.weight) * loss + cfg.distill.weight * kd
