@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from ferkit.config import AugmentConfig
-from ferkit.data.augment import RandomLowResolution, augment_batch, build_augment, implied_zoom
+from ferkit.data.augment import RandomLowResolution, augment_batch, build_augment, implied_zoom, mixup
 
 OFF = AugmentConfig(flip=False, affine=False, crop=False, erasing=0.0)
 PHOTO_OPS = ("perspective", "light", "gamma", "low_res", "blur", "jpeg")
@@ -158,3 +158,17 @@ def test_implied_zoom():
     state = torch.random.get_rng_state()
     implied_zoom(AugmentConfig(), n=100)
     assert torch.equal(state, torch.random.get_rng_state())  # sampling leaves the caller's RNG alone
+
+
+def test_mixup_blends_each_face_into_its_partner_image():
+    x = torch.arange(8, dtype=torch.float32).view(8, 1, 1, 1).expand(8, 1, 4, 4) / 8  # image j is the constant j / 8
+    torch.manual_seed(0)
+    lams = []
+    for _ in range(20):
+        mixed, lam, partner = mixup(x, 0.4)
+        assert sorted(partner.tolist()) == list(range(8))  # every face blended into exactly one other image
+        for j in range(8):  # image partner[j] is lam of its own face plus 1 - lam of face j
+            expected = lam * x[partner[j]] + (1 - lam) * x[j]
+            torch.testing.assert_close(mixed[partner[j]], expected)
+        lams.append(lam)
+    assert min(lams) >= 0.5 and max(lams) < 1.0 and len(set(lams)) == 20  # folded, and drawn anew each batch

@@ -69,6 +69,7 @@ def test_every_shipped_config_loads_and_builds_its_model(path):
         ("label_smoothing=2", r"'label_smoothing': 2.0 is out of range; accepted: \[0, 1\)"),
         ("optim.momentum=1.5", r"'optim.momentum': 1.5 .*\[0, 1\)"),
         ("augment.erasing=-0.1", r"'augment.erasing'"),
+        ("augment.mixup=-0.2", r"'augment.mixup': -0.2 is out of range; accepted: \[0, 100\]"),
         ("augment.crop_scale=[0.9, 0.5]", r"'augment.crop_scale': \[0.9, 0.5\] must be \[low, high\]"),
         ("distill.temperature=0", r"'distill.temperature': 0.0 .*\(0, inf\)"),
         ("data.holdout=1", r"'data.holdout': 1.0 .*\[0, 1\)"),

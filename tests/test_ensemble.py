@@ -137,6 +137,7 @@ def test_bench_make_ensemble_writes_a_file_that_recalibrates_like_a_run(tmp_path
     from synth import write_fer2013_csv
 
     from ferkit.config import load_config
+    from ferkit.engine import validation
     from ferkit.engine.train import train
 
     def script(name):
@@ -159,13 +160,16 @@ def test_bench_make_ensemble_writes_a_file_that_recalibrates_like_a_run(tmp_path
     monkeypatch.setattr(sys, "argv", argv)
     assert script("make_ensemble.py").main() == 0
     monkeypatch.setattr(sys, "argv", ["recalibrate.py", str(ens), str(tmp_path / "cal")])
+    # the offsets fitted on 14 synthetic faces may all be 0 (they are, on some CPUs): known ones test where they go
+    fitted = np.linspace(-0.3, 0.3, 7).astype(np.float32)
+    monkeypatch.setattr(validation, "class_offsets", lambda logits, *a, **k: (fitted.copy(), {}))
     with pytest.warns(UserWarning):
         assert script("recalibrate.py").main() == 0
     cal = load_model_file(tmp_path / "cal" / "model.ferkit")
     assert cal.arch == "ensemble" and cal.metrics["calibration"]["temperatures"]
     offsets = torch.tensor([cal.metrics["calibration"]["class_bias"][c] for c in cal.classes])
-    assert offsets.abs().sum() > 0  # the ensemble's own offsets, in its own head
-    torch.testing.assert_close(cal.state_dict["out.bias"], offsets)
+    torch.testing.assert_close(offsets, torch.from_numpy(fitted))
+    torch.testing.assert_close(cal.state_dict["out.bias"], offsets)  # the ensemble's own offsets, in its own head
     uncal = load_model_file(ens)
     for k, v in uncal.state_dict.items():  # the members are untouched by the ensemble's calibration
         if k.startswith("members."):

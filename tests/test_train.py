@@ -139,6 +139,33 @@ def test_group_faces_runs_each_shared_face_once_with_every_label(tmp_path, monke
     assert max(x["val_acc"] for x in lines) > 0.4 and path.exists()
 
 
+def test_mixup_scores_each_label_on_its_own_image_and_on_the_image_it_was_blended_into(tmp_path, monkeypatch):
+    from ferkit.engine import train as T
+    from ferkit.engine.distributed import DistInfo
+
+    cfg = load_config(config_file(tmp_path, epochs=12, extra="augment:\n  mixup: 0.4\n"))  # slower to learn
+    cfg.data.sources = cfg.data.sources * 2  # two labels per face: the pairing must follow the face, not the row
+    cfg.data.group_faces = True
+    data = T.prepare_data(cfg)
+    model = T.build_model(cfg.model.name, num_classes=len(data.train.taxonomy), **cfg.model.kwargs)
+    outputs, scored, draws, loss, mix = [], [], [], T.partial_label_loss, T.mixup
+    model.register_forward_hook(lambda m, i, o: outputs.append(o.detach()))
+    with monkeypatch.context() as m:
+        m.setattr(T, "partial_label_loss", lambda logits, *a: scored.append(logits.detach()) or loss(logits, *a))
+        m.setattr(T, "mixup", lambda x, a: draws.append(mix(x, a)) or draws[-1])
+        opt, sched = T.build_optimizer(model, cfg, 7)
+        order = T.epoch_order(data, cfg, 0, DistInfo(0, 1, 0))
+        T.train_one_epoch(model, opt, sched, data, order, torch.nn.Identity(), cfg, torch.device("cpu"), None, False)
+    assert len(draws) == len(outputs) == 7 and len(scored) == 14  # two scorings per step (one epoch)
+    for out, (_, _, partner), own, other in zip(outputs, draws, scored[0::2], scored[1::2], strict=True):
+        face = torch.arange(len(out)).repeat_interleave(2)  # each face's two labels, in order
+        torch.testing.assert_close(own, out[face])
+        torch.testing.assert_close(other, out[partner[face]])
+    path = train(cfg)
+    lines = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert max(x["val_acc"] for x in lines) > 0.4 and path.exists()  # chance is 1/7
+
+
 def test_distillation_teaches_the_student_what_the_teacher_knows(tmp_path):
     teacher = train(load_config(config_file(tmp_path, out="teacher", epochs=6)))
     cfg = load_config(config_file(tmp_path, out="student", epochs=10))
