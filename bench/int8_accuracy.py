@@ -3,6 +3,10 @@ percentile calibration, and dynamic).
 
 Usage (from the project root):
     PYTHONPATH=src python bench/int8_accuracy.py MODEL.ferkit [--data ../shared/data/fer2013.zip] [--out DIR]
+        [--split val] [--also NAME=FILE.onnx ...]
+
+``--split val`` scores FER-2013 PublicTest instead (for decisions: the test split is scored once, by a ship);
+``--also`` scores ONNX files made elsewhere beside the fresh exports (an earlier export of the same model, say).
 
 Calibration faces for static int8 come from the dataset's train split (never the test split). Accuracy is over the
 7 FER-2013 classes: the model's probabilities are mapped to the FER-2013 classes by name and the argmax is taken
@@ -33,6 +37,8 @@ def main() -> int:
     ap.add_argument("--calib-size", type=int, default=500, help="static calibration faces from the train split")
     ap.add_argument("--out", help="folder to keep the exported .onnx files (default: a temporary folder)")
     ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--split", choices=["test", "val"], default="test", help="PrivateTest (test) or PublicTest (val)")
+    ap.add_argument("--also", nargs="+", default=[], metavar="NAME=FILE", help="other ONNX exports to score")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
     from ferkit.data import load_source
@@ -44,7 +50,7 @@ def main() -> int:
     from ferkit.taxonomy import Taxonomy
 
     src = load_source(args.data)
-    test = src.split("test")  # FER-2013 PrivateTest
+    test = src.split(args.split)  # FER-2013 PrivateTest, or PublicTest with --split val
     train = src.split("train")
     labels = test.labels  # (N,) in the source's (FER-2013) order
     rng = np.random.default_rng(0)
@@ -59,6 +65,11 @@ def main() -> int:
         ),
         "int8 dynamic": export_onnx(args.model, out / "int8_dynamic.onnx", int8=True, mode="dynamic"),
     }
+    for item in args.also:
+        name, sep, path = item.partition("=")
+        if not sep or not Path(path).expanduser().is_file():
+            raise SystemExit(f"--also {item!r}: expected NAME=FILE naming an ONNX file")
+        files[name] = Path(path).expanduser()
     _, full = load_backend(files["fp32"])
     info, cols = full.head(head_for_source(full.heads, "fer2013").name)  # the head of FER-2013's convention
     # column of the head's output for each FER-2013 class, by name
@@ -92,14 +103,19 @@ def main() -> int:
             "ms per face (batch 1, 1 thread)": statistics.median(times) * 1000,
             "file MB": path.stat().st_size / 1e6,
         }
-    print(f"model: {args.model}; FER-2013 PrivateTest: {len(test)} faces; calibration: {len(calib)} train faces")
+    split = {"test": "PrivateTest", "val": "PublicTest"}[args.split]
+    print(f"model: {args.model}; FER-2013 {split}: {len(test)} faces; calibration: {len(calib)} train faces")
     cols = list(next(iter(results.values())))
     print("| export | " + " | ".join(cols) + " |")
     print("|" + "---|" * (len(cols) + 1))
     for name, r in results.items():
         cells = [f"{v:.2f}" if k.startswith(("ms", "file")) else f"{v:.4f}" for k, v in r.items()]
         print(f"| {name} | " + " | ".join(cells) + " |")
-    (out / "int8_accuracy.json").write_text(json.dumps(results, indent=2))
+    sys.path.insert(0, str(ROOT / "bench"))
+    from accuracy import provenance
+
+    run = {**provenance("int8_accuracy.py"), "split": f"FER-2013 {split}"}
+    (out / "int8_accuracy.json").write_text(json.dumps({**results, "run": run}, indent=2))
     print(f"files and JSON in {out}")
     return 0
 

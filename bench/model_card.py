@@ -225,6 +225,24 @@ def ensemble_lines(mf) -> tuple[str, str]:
     return training, readme
 
 
+def int8_table(int8: dict, name: str) -> str:
+    """The card's table of exports from ``bench/int8_accuracy.py``'s JSON (its ``run`` entry says when and where)."""
+    run = int8.get("run")
+    fp32 = int8["fp32"]
+    lines = [
+        f"| {export} | {pct(r['accuracy'])} | {100 * (r['accuracy'] - fp32['accuracy']):+.2f} | "
+        f"{r['ms per face (batch 1, 1 thread)']:.2f} | {r['file MB']:.1f} |"
+        for export, r in int8.items()
+        if export != "run"
+    ]
+    where = f"{run['date']}, {run['machine']}" if run else "same machine"
+    return (
+        "\nExported ONNX, FER-2013 PrivateTest accuracy without TTA (`python bench/int8_accuracy.py "
+        f"src/ferkit/weights/{name}.ferkit`, {where}; ms per face at batch 1 on one thread):\n\n"
+        "| export | accuracy | points vs fp32 | ms/face | MB |\n|---|---|---|---|---|\n" + "\n".join(lines) + "\n"
+    )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", required=True, help="the shipped model's training run folder")
@@ -392,17 +410,7 @@ def main() -> int:
         )
     int8_line = ""
     if int8:
-        fp32 = int8["fp32"]
-        lines = [
-            f"| {name} | {pct(r['accuracy'])} | {100 * (r['accuracy'] - fp32['accuracy']):+.2f} | "
-            f"{r['ms per face (batch 1, 1 thread)']:.2f} | {r['file MB']:.1f} |"
-            for name, r in int8.items()
-        ]
-        int8_line = (
-            "\nExported ONNX, FER-2013 PrivateTest accuracy without TTA (`python bench/int8_accuracy.py "
-            f"src/ferkit/weights/{NAME}.ferkit`, same machine; ms per face at batch 1 on one thread):\n\n"
-            "| export | accuracy | points vs fp32 | ms/face | MB |\n|---|---|---|---|---|\n" + "\n".join(lines) + "\n"
-        )
+        int8_line = int8_table(int8, NAME)
     files = [f"`{p.name}`" for p in sorted(WEIGHTS.glob(f"{NAME}.*")) if p.suffix in (".ferkit", ".onnx")]
     this_recipe = re.search(r"\*\*Recipe\*\*: `([^`]+)`", recipe_line)  # this card is written below: not read yet
     shipped = "\n".join(

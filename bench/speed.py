@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from accuracy import cpu  # noqa: E402
 from fer_pkg import fer_classifier, load_fer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -219,7 +220,8 @@ def main() -> int:
 
     meta = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.processor() or platform.platform()}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {cpu() or platform.processor()}, "
+        + platform.platform(),
         "versions": f"python {platform.python_version()}, onnxruntime "
         + __import__("onnxruntime").__version__
         + f", opencv {cv2.__version__}, torch {torch.__version__}",

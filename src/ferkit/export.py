@@ -27,6 +27,12 @@ OPSET = 17
 Int8Mode = Literal["static", "dynamic"]
 CalibMethod = Literal["minmax", "percentile", "entropy"]
 ENSEMBLE_MEMBERS = "/members."  # the ONNX node names of an ensemble's members (``ferkit.models.ensemble``) start so
+# int8 weights keep 7 bits (ONNX Runtime's ``reduce_range``): on x86 CPUs without VNNI (AVX2, and AVX-512 before
+# Cascade Lake or Zen 4) ONNX Runtime multiplies uint8 activations by int8 weights with vpmaddubsw, whose int16 sums
+# of two products saturate at 32767 (255 * 127 * 2 = 64770); with |w| <= 64 they cannot (255 * 64 * 2 = 32640), so
+# every CPU computes the same integers. With 8-bit weights the shipped files lost 2.5-2.7 points of validation
+# accuracy on an AVX2 CPU; with 7 they are within 0.1 of fp32 there (notes/inference.md, "int8 on CPUs without VNNI").
+REDUCE_RANGE = True
 
 
 def model_info(mf: ModelFile) -> ModelInfo:
@@ -132,11 +138,13 @@ def quantize_int8(
                 per_channel=True,
                 activation_type=q.QuantType.QUInt8,
                 weight_type=q.QuantType.QInt8,
+                reduce_range=REDUCE_RANGE,
                 calibrate_method=methods[method],
                 nodes_to_exclude=float_tail,
             )
         elif mode == "dynamic":
-            q.quantize_dynamic(str(pre), str(out), weight_type=q.QuantType.QInt8, nodes_to_exclude=float_tail)
+            kw = {"reduce_range": REDUCE_RANGE, "nodes_to_exclude": float_tail}
+            q.quantize_dynamic(str(pre), str(out), weight_type=q.QuantType.QInt8, **kw)
         else:
             raise ValueError(f"int8 mode must be 'static' or 'dynamic', not {mode!r}")
     proto = onnx.load(str(out))
