@@ -243,13 +243,38 @@ def int8_table(int8: dict, name: str) -> str:
     )
 
 
+def refresh_int8(name: str) -> int:
+    """Replace the exports table of ``name``'s card, and of the README where it shows that model, with the one
+    ``int8_table`` makes from ``bench/results/int8_accuracy-NAME.json``."""
+    table = int8_table(json.loads((RESULTS / f"int8_accuracy-{name}.json").read_text()), name)
+    block = re.compile(
+        r"\nExported ONNX, FER-2013 PrivateTest accuracy without TTA \(`python bench/int8_accuracy\.py "
+        rf"src/ferkit/weights/{re.escape(name)}\.ferkit`[^\n]*\n\n(?:\|[^\n]*\n)+"
+    )
+    for path in (WEIGHTS / f"{name}.md", ROOT / "README.md"):
+        text = path.read_text()
+        new, n = block.subn(lambda _: table, text)
+        if n:
+            path.write_text(new)
+            print(f"{path}: exports table of {name} rewritten")
+        elif path.name != "README.md":
+            raise SystemExit(f"{path}: no exports table of {name} found")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--run", required=True, help="the shipped model's training run folder")
+    ap.add_argument("--run", help="the shipped model's training run folder (required unless --int8-only)")
     ap.add_argument("--config", default="configs/fernet.yaml", help="the recipe the run was trained with")
     ap.add_argument("--seed-run", help="the seed recipe's run folder")
     ap.add_argument("--previous", help="an earlier shipped model's name, shown as a column (its accuracy JSON)")
     ap.add_argument("--name", help="the shipped model this card is for (default: the default shipped model)")
+    ap.add_argument(
+        "--int8-only",
+        action="store_true",
+        help="only rewrite the table of ONNX exports, in the card and the README, from bench/results/"
+        "int8_accuracy-NAME.json (a re-export of the same model; the rest of the card stays as measured)",
+    )
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
     from ferkit.engine.checkpoint import load_model_file
@@ -257,6 +282,10 @@ def main() -> int:
     from ferkit.shipped import DEFAULT, shipped_models
 
     NAME = args.name or DEFAULT
+    if args.int8_only:
+        return refresh_int8(NAME)
+    if not args.run:
+        ap.error("--run is required (the shipped model's training run folder)")
     mf = load_model_file(WEIGHTS / f"{NAME}.ferkit")
     others = [n for n in shipped_models() if n != NAME and (RESULTS / f"accuracy-{n}.json").exists()]
     if args.previous is None and others:
