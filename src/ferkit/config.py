@@ -115,8 +115,8 @@ class AugmentConfig:
     blur_sigma: tuple[float, float] = (0.3, 1.5)  # sigma range in pixels of the 48 px face
     jpeg: float = 0.0  # JPEG coding (kornia's differentiable codec) at a random quality
     jpeg_quality: tuple[float, float] = (20.0, 90.0)  # quality range, 1-100
-    # mixup (Zhang et al., 2018): each batch is blended with itself shuffled, weight lambda ~ Beta(a, a) folded to
-    # >= 0.5, and each face's loss is split between the two faces by the same weight; this is a. 0 = off
+    # mixup (Zhang et al., 2018): a, when each batch is blended with itself shuffled at a weight lambda ~ Beta(a, a)
+    # folded to >= 0.5, and each label's loss split by the same weight between its face's two images. 0 = off
     mixup: float = 0.0
 
     def check(self, prefix: str = "augment.") -> None:

@@ -84,7 +84,7 @@ def train_one_epoch(
             shown = rows[torch.arange(len(rows)), pick]
         x = images[shown.to(device)].unsqueeze(1).float().div_(255)  # (B, 48, 48) -> (B, 1, 48, 48) in [0, 1]
         x = aug(x).clamp_(0, 1)  # batched, on the device
-        if cfg.augment.mixup > 0:  # image i also shows face shuffle[i]; face j's second image is partner[j]
+        if cfg.augment.mixup > 0:  # each image also shows another face of the batch: face j's is image partner[j]
             x, lam, partner = mixup(x, cfg.augment.mixup)
         face, slot = (rows >= 0).nonzero(as_tuple=True)  # every label of every face: (n,) face index, (n,) slot
         row = rows[face, slot]
