@@ -104,12 +104,36 @@ def test_two_csv_files_in_one_folder_are_two_datasets(tmp_path):
 
 @pytest.mark.parametrize(
     ("name", "data", "match"),
-    [("empty.csv", b"", "empty file"), ("faces.csv.gz", b"\x1f\x8b\x08", "compressed file ferkit does not open")],
+    [
+        ("empty.csv", b"", "empty file"),
+        ("faces.csv.gz", b"\x1f\x8b\x08", r"faces.csv.gz: cannot unpack it \(EOFError"),  # a truncated gzip
+        ("faces.7z", b"7z\xbc\xaf\x27\x1c", "compressed file ferkit does not open"),
+    ],
 )  # fmt: skip
 def test_files_that_are_not_a_dataset_say_why(tmp_path, name, data, match):
     (tmp_path / name).write_bytes(data)
     with pytest.raises(DataError, match=match):
         read_source(tmp_path / name)
+
+
+@pytest.mark.parametrize("mode", ["w:gz", "w:bz2", "w:xz", "w"])
+def test_the_challenge_tarball_and_a_compressed_csv_read_like_the_csv(tmp_path, mode):
+    """Kaggle's original challenge download is fer2013.tar.gz holding fer2013/fer2013.csv beside a README."""
+    import gzip
+    import tarfile
+
+    csv = synth.fer2013_csv(tmp_path / "fer2013.csv", [(0, "Training"), (3, "PublicTest"), (6, "PrivateTest")] * 2)
+    (tmp_path / "README").write_text("the challenge's readme")
+    tar = tmp_path / ("fer2013.tar" + {"w:gz": ".gz", "w:bz2": ".bz2", "w:xz": ".xz", "w": ""}[mode])
+    with tarfile.open(tar, mode) as t:
+        t.add(csv, "fer2013/fer2013.csv")
+        t.add(tmp_path / "README", "fer2013/README")
+    plain, packed = read_source(csv), read_source(tar)
+    assert packed.format == "fer2013-csv" and np.array_equal(plain.images, packed.images)
+    assert plain.labels.tolist() == packed.labels.tolist() and plain.splits.tolist() == packed.splits.tolist()
+    gz = tmp_path / "faces.csv.gz"
+    gz.write_bytes(gzip.compress(csv.read_bytes()))
+    assert np.array_equal(read_source(gz).images, plain.images)
 
 
 def test_folders_public_private_split(tmp_path):

@@ -95,3 +95,60 @@ def test_decode_rejects_empty_truncated_and_garbage(tmp_path):
 def test_to_face_resizes_and_grays():
     face = to_face(synth.face(0, 100, color=True))
     assert face.shape == (48, 48) and face.dtype == np.uint8
+
+
+def test_a_tar_archive_reads_like_its_folder_whatever_its_compression(tmp_path):
+    import tarfile
+
+    synth.class_folders(tmp_path / "top", {"happy": 2, "sad": 1})
+    (tmp_path / "top/.hidden").write_text("x")
+    folder = Tree(tmp_path / "top")
+    for mode, suffix in (("w:gz", ".tar.gz"), ("w:bz2", ".tbz"), ("w", ".tar")):
+        archive = tmp_path / f"ds{suffix}"
+        with tarfile.open(archive, mode) as t:
+            t.add(tmp_path / "top", "./top")  # members named ./top/...: the ./ is not part of the name
+        tree = Tree(archive)
+        assert tree.names() == folder.names() and len(tree.names()) == 3  # the hidden file left out
+        sad = next(n for n in folder.names() if n.startswith("sad/"))
+        assert tree.read(sad) == folder.read(sad) and tree.head(sad, 8) == b"\x89PNG\r\n\x1a\n"
+        assert tree.where(sad) == f"{archive}!top/{sad}" and tree.focus is None
+        with pytest.raises(DataError, match=r"ds.* missing file"):
+            tree.read("happy/img9.png")
+
+
+def test_a_compressed_file_is_a_tree_of_that_file(tmp_path):
+    import bz2
+    import gzip
+    import lzma
+
+    for suffix, codec in ((".gz", gzip), (".bz2", bz2), (".xz", lzma)):
+        path = tmp_path / f"fer2013.csv{suffix}"
+        path.write_bytes(codec.compress(b"emotion,pixels,Usage\n"))
+        tree = Tree(path)
+        assert tree.names() == ["fer2013.csv"] and tree.focus == "fer2013.csv"
+        assert tree.read("fer2013.csv") == b"emotion,pixels,Usage\n"
+        assert tree.where("fer2013.csv") == f"{path}!fer2013.csv"
+
+
+def test_damaged_or_oversized_archives_are_data_errors_naming_them(tmp_path, monkeypatch):
+    import gzip
+    import tarfile
+
+    import ferkit.data.storage as storage
+
+    synth.class_folders(tmp_path / "top", {"happy": 3})
+    with tarfile.open(tmp_path / "ds.tar.gz", "w:gz") as t:
+        t.add(tmp_path / "top", "top")
+    data = (tmp_path / "ds.tar.gz").read_bytes()
+    (tmp_path / "cut.tar.gz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataError, match=r"cut.tar.gz: cannot (read it as a tar archive|unpack it)"):
+        Tree(tmp_path / "cut.tar.gz").read("happy/img0.png")
+    (tmp_path / "cut.csv.gz").write_bytes(gzip.compress(b"x" * 1000)[:20])
+    with pytest.raises(DataError, match=r"cut.csv.gz: cannot unpack it"):
+        Tree(tmp_path / "cut.csv.gz")
+    monkeypatch.setattr(storage, "MAX_UNPACKED_BYTES", 100)
+    with pytest.raises(DataError, match=r"ds.tar.gz: .* unpacks in memory: extract it"):
+        Tree(tmp_path / "ds.tar.gz")
+    (tmp_path / "big.csv.gz").write_bytes(gzip.compress(b"x" * 1000))
+    with pytest.raises(DataError, match=r"big.csv.gz: over the .* unpacks in memory: extract it"):
+        Tree(tmp_path / "big.csv.gz")

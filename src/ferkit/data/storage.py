@@ -1,7 +1,14 @@
-"""Read-only file trees: a folder or a .zip, listed and read the same way (zips are never extracted)."""
+"""Read-only file trees: a folder, a .zip, a tar archive (``.tar``, ``.tar.gz``, ``.tgz``, ``.tar.bz2``,
+``.tar.xz``) or one compressed file (``fer2013.csv.gz``, ``.bz2``, ``.xz``), listed and read the same way. Nothing
+is extracted to disk: a zip is read entry by entry, a tar or a compressed file is unpacked into memory once, on the
+first read (up to ``MAX_UNPACKED_BYTES``)."""
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import lzma
+import tarfile
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -16,6 +23,8 @@ MAX_IMAGE_BYTES = 512 * 2**20  # one image file; a 50-megapixel 16-bit TIFF is a
 MAX_FILE_BYTES = 4 * 2**30  # any other file (the FER-2013 CSV is 287 MiB)
 HASHED_FILE_BYTES = 64 * 2**20  # label tables up to this size are part of a folder's cache key by content
 LABEL_TABLE_SUFFIXES = (".csv", ".txt", ".tsv", ".json")
+MAX_UNPACKED_BYTES = 2 * 2**30  # a tar archive or a compressed file, unpacked into memory: larger ones are extracted
+SINGLE_FILE_CODECS = {".gz": gzip, ".bz2": bz2, ".xz": lzma}  # one compressed file, e.g. fer2013.csv.gz
 
 
 class Tree:
@@ -39,7 +48,16 @@ class Tree:
         self._root = self.path
         self.focus: str | None = None
         self._last: tuple[str, bytes] | None = None
-        if self.path.is_file() and not zipfile.is_zipfile(self.path):
+        self._packed: dict[str, int] | None = None  # a tar or a compressed file: its files' unpacked sizes
+        self._unpacked: dict[str, bytes] | None = None  # ... and their bytes, once read
+        codec = SINGLE_FILE_CODECS.get(self.path.suffix.lower()) if self.path.is_file() else None
+        if self.path.is_file() and not zipfile.is_zipfile(self.path) and _is_tar(self.path):
+            self._packed = self._tar_sizes()
+            self._names = sorted(self._packed)
+        elif codec is not None and not _is_tar(self.path):  # one compressed file: the tree of that file alone
+            self._names, self.focus = [self.path.stem], self.path.stem
+            self._packed = {self.path.stem: len(self._unpack()[self.path.stem])}  # unpacked now: read anyway
+        elif self.path.is_file() and not zipfile.is_zipfile(self.path):
             self._root = self.path.parent
             self.focus = self.path.name
             self._names = sorted(p.name for p in self._root.iterdir() if p.is_file() and not _hidden(p.name))
@@ -85,6 +103,9 @@ class Tree:
     def _bytes(self, name: str, n: int | None) -> bytes:
         if not self.exists(name):
             raise DataError(self.where(name), "missing file")
+        if self._packed is not None:
+            data = self._unpack()[name]
+            return data if n is None else data[:n]
         try:
             if n is None:  # the whole file: refuse one too large to be a face or a label file before reading it
                 limit = MAX_IMAGE_BYTES if name.lower().endswith(IMAGE_SUFFIXES) else MAX_FILE_BYTES
@@ -100,7 +121,52 @@ class Tree:
 
     def where(self, name: str) -> str:
         """A human-readable location for a file of this tree (used in errors)."""
-        return f"{self.path}!{self._prefix}{name}" if self._zip is not None else str(self._root / name)
+        if self._zip is not None or self._packed is not None:
+            return f"{self.path}!{self._prefix}{name}"
+        return str(self._root / name)
+
+    def _tar_sizes(self) -> dict[str, int]:
+        """The regular files of a tar archive and their sizes, rooted like a zip (one top folder is the root)."""
+        try:
+            with tarfile.open(self.path) as tf:
+                members = [m for m in tf.getmembers() if m.isfile()]
+        except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError) as e:
+            raise DataError(self.path, f"cannot read it as a tar archive ({type(e).__name__}: {e})") from None
+        names = [_member_name(m) for m in members]
+        tops = {n.split("/", 1)[0] for n in names}
+        if len(tops) == 1 and all("/" in n for n in names):
+            self._prefix = tops.pop() + "/"
+        sizes = {n[len(self._prefix) :]: m.size for n, m in zip(names, members, strict=True) if not _hidden(n)}
+        if sum(sizes.values()) > MAX_UNPACKED_BYTES:
+            raise DataError(self.path, f"{sum(sizes.values()) / 2**30:.1f} GiB unpacked, over the "
+                            f"{MAX_UNPACKED_BYTES / 2**30:.0f} GiB ferkit unpacks in memory: extract it")  # fmt: skip
+        return sizes
+
+    def _unpack(self) -> dict[str, bytes]:
+        """Every file of a tar archive or a compressed file, unpacked into memory in one pass (a compressed stream
+        cannot be read out of order cheaply); a damaged or truncated archive is a DataError naming it."""
+        if self._unpacked is not None:
+            return self._unpacked
+        try:
+            if self.focus is not None:  # one compressed file
+                with SINGLE_FILE_CODECS[self.path.suffix.lower()].open(self.path, "rb") as f:
+                    data = f.read(MAX_UNPACKED_BYTES + 1)
+                if len(data) > MAX_UNPACKED_BYTES:
+                    raise DataError(self.path, f"over the {MAX_UNPACKED_BYTES / 2**30:.0f} GiB ferkit unpacks in "
+                                    "memory: extract it")  # fmt: skip
+                self._unpacked = {self.focus: data}
+            else:
+                out: dict[str, bytes] = {}
+                with tarfile.open(self.path) as tf:
+                    for m in tf:
+                        name = _member_name(m)[len(self._prefix) :]
+                        if m.isfile() and name in self._name_set:
+                            f = tf.extractfile(m)
+                            out[name] = f.read() if f is not None else b""
+                self._unpacked = out
+        except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError, ValueError) as e:
+            raise DataError(self.path, f"cannot unpack it ({type(e).__name__}: {e})") from None
+        return self._unpacked
 
     def images(self, under: str = "") -> list[str]:
         """Image files (by suffix) below a folder of the tree."""
@@ -116,7 +182,14 @@ class Tree:
         import hashlib
 
         h = hashlib.sha256(f"focus\0{self.focus}\n".encode() if self.focus is not None else b"")
-        if self._zip is not None:
+        if self._packed is not None:  # the archive itself: its size, time and first and last MiB
+            st = self.path.stat()
+            h.update(f"{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            with open(self.path, "rb") as f:
+                h.update(f.read(2**20))
+                f.seek(max(0, st.st_size - 2**20))
+                h.update(f.read())
+        elif self._zip is not None:
             for info in sorted(self._zip.infolist(), key=lambda i: i.filename):
                 h.update(f"{info.filename}\0{info.file_size}\0{info.CRC}\n".encode())
         else:
@@ -126,6 +199,21 @@ class Tree:
                 if st.st_size <= HASHED_FILE_BYTES and n.lower().endswith(LABEL_TABLE_SUFFIXES):
                     h.update(hashlib.sha256(self.read(n)).digest())
         return h.hexdigest()
+
+
+def _member_name(m: tarfile.TarInfo) -> str:
+    """A tar member's path without a leading ``./`` or ``/``."""
+    name = m.name
+    while name.startswith("./"):
+        name = name[2:]
+    return name.lstrip("/")
+
+
+def _is_tar(path: Path) -> bool:
+    try:
+        return tarfile.is_tarfile(path)
+    except (OSError, EOFError, zlib.error, lzma.LZMAError):
+        return False
 
 
 def _hidden(name: str) -> bool:

@@ -70,7 +70,7 @@ def adapter_for(fmt: str) -> type[Adapter] | None:
     return ADAPTERS.get(fmt) or VARIANTS.get(fmt)
 
 
-COMPRESSED = (".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar", ".tar", ".zst")
+COMPRESSED = (".7z", ".rar", ".zst", ".lz4", ".z")  # .zip, tar archives and .gz / .bz2 / .xz files are read
 
 
 def detect_format(tree: Tree) -> str:
@@ -81,7 +81,8 @@ def detect_format(tree: Tree) -> str:
     if tree.focus is not None and tree.path.stat().st_size == 0:
         raise DataError(tree.path, "empty file")
     if tree.path.name.lower().endswith(COMPRESSED):
-        raise DataError(tree.path, "a compressed file ferkit does not open: extract it, or pass a folder or a .zip")
+        raise DataError(tree.path, "a compressed file ferkit does not open (it reads .zip, tar archives and "
+                        ".gz / .bz2 / .xz files): extract it, or pass a folder")  # fmt: skip
     raise DataError(tree.path, f"cannot tell the dataset format; pass --format, one of {sorted(ADAPTERS)}")
 
 
