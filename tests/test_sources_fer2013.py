@@ -136,6 +136,27 @@ def test_the_challenge_tarball_and_a_compressed_csv_read_like_the_csv(tmp_path, 
     assert np.array_equal(read_source(gz).images, plain.images)
 
 
+def test_a_wide_csv_with_one_column_per_pixel_reads_like_the_csv(tmp_path):
+    import csv as csvlib
+
+    plain = read_source(synth.fer2013_csv(tmp_path / "fer2013.csv", [(0, "Training"), (5, "PrivateTest")] * 2))
+    with open(tmp_path / "wide.csv", "w", newline="") as f:  # the split first, an id column, then the pixels
+        w = csvlib.writer(f)
+        w.writerow(["Usage", "id", "emotion", *(f"pixel_{i}" for i in range(2304)), "note"])
+        for k, (img, label) in enumerate(zip(plain.images, plain.labels, strict=True)):
+            usage = {"train": "Training", "test": "PrivateTest"}[plain.splits[k]]
+            w.writerow([usage, k, int(label), *img.ravel().tolist(), "x"])
+    wide = read_source(tmp_path / "wide.csv")
+    assert wide.format == "fer2013-csv" and np.array_equal(wide.images, plain.images)
+    assert wide.labels.tolist() == plain.labels.tolist() and wide.splits.tolist() == plain.splits.tolist()
+    with open(tmp_path / "short.csv", "w", newline="") as f:  # 99 pixel columns: not a square face
+        w = csvlib.writer(f)
+        w.writerow(["emotion", *(str(i) for i in range(99))])
+        w.writerow([3, *range(99)])
+    with pytest.raises(DataError, match=r"short.csv.*row 2.*square face's pixels .* found 99 values"):
+        read_source(tmp_path / "short.csv")
+
+
 def test_folders_public_private_split(tmp_path):
     src = read_source(synth.fer2013_folders(tmp_path, {"train/angry": 1, "test/happy": 2}))
     assert sorted(src.splits.tolist()) == ["test", "train", "val"]

@@ -6,7 +6,8 @@ splits into ``test/``; the ``PublicTest_`` / ``PrivateTest_`` file-name prefix t
 CSV files in the same style are read too: columns found by name in any order (``emotion, Usage, pixels``; also
 ``label``, ``pixel_values``, ``split``, ...), other columns ignored, comma / semicolon / tab / bar delimiters, blank
 lines skipped, emotions as codes or names, split values also ``train`` / ``val`` / ``test``, pixels as a bracketed
-list or as fractions 0..1, and any square face size (resized to 48x48 like a folder's images).
+list or as fractions 0..1, or one column per pixel (``emotion,pixel0,...,pixel2303``), and any square face size
+(resized to 48x48 like a folder's images).
 """
 
 from __future__ import annotations
@@ -73,6 +74,10 @@ def parse_header(line: str) -> tuple[str, dict[str, int], int] | None:
             hits = [i for i, n in enumerate(names) if n in aliases]
             if hits:
                 cols[field] = hits[0]
+        if "emotion" in cols and "pixels" not in cols:  # a wide CSV: one column per pixel (pixel0, pixel1, ...)
+            run = _pixel_columns(names)
+            if run is not None:
+                cols["pixels"], cols["pixels_last"] = run
         if "emotion" in cols and "pixels" in cols:
             return delimiter, cols, 2
     for delimiter in DELIMITERS:
@@ -87,6 +92,21 @@ def parse_header(line: str) -> tuple[str, dict[str, int], int] | None:
             cols = {"emotion": 0, "pixels": 1} | ({"usage": 2} if len(fields) == 3 else {})
             return delimiter, cols, 1
     return None
+
+
+def _pixel_columns(names: list[str]) -> tuple[int, int] | None:
+    """The first and last column of the longest run of consecutive pixel columns (``pixel0``, ``pixel_1``, ``px2``,
+    ``p3`` or bare numbers; names already lower-cased without punctuation), if it has at least 64 columns."""
+    is_pixel = [re.fullmatch(r"(pixel|px|p)?\d+", n) is not None for n in names]
+    best, start = None, None
+    for i, hit in enumerate([*is_pixel, False]):
+        if hit and start is None:
+            start = i
+        elif not hit and start is not None:
+            if i - start >= 64 and (best is None or i - start > best[1] - best[0] + 1):
+                best = (start, i - 1)
+            start = None
+    return best
 
 
 def find_csv(tree: Tree) -> str | None:
@@ -197,7 +217,9 @@ def read_csv_rows(
             if len(row) < width:
                 raise DataError(where, f"expected at least {width} fields, found {len(row)}", row=line)
             code = _code(row[cols["emotion"]], where, line, taxonomy)
-            image = _face(row[cols["pixels"]], where, line)
+            wide = "pixels_last" in cols  # one column per pixel
+            value = " ".join(row[cols["pixels"] : cols["pixels_last"] + 1]) if wide else row[cols["pixels"]]
+            image = _face(value, where, line)
             usage = row[cols["usage"]].strip() if "usage" in cols else "Training"
             split = SPLIT_VALUES.get(re.sub(r"[\s_-]+", "", usage.lower()))  # "Public Test", "public_test"
             if split is None:
