@@ -127,20 +127,23 @@ class Tree:
 
     def _tar_sizes(self) -> dict[str, int]:
         """The regular files of a tar archive and their sizes, rooted like a zip (one top folder is the root)."""
+        members, total = [], 0
         try:
             with tarfile.open(self.path) as tf:
-                members = [m for m in tf.getmembers() if m.isfile()]
+                for m in tf:  # header by header: a tar bomb is refused at the member that crosses the limit
+                    if m.isfile():
+                        members.append(m)
+                        total += m.size
+                    if total > MAX_UNPACKED_BYTES:
+                        raise DataError(self.path, f"over the {MAX_UNPACKED_BYTES / 2**20:.0f} MiB ferkit unpacks in "
+                                        "memory: extract it")  # fmt: skip
         except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError) as e:
             raise DataError(self.path, f"cannot read it as a tar archive ({type(e).__name__}: {e})") from None
         names = [_member_name(m) for m in members]
         tops = {n.split("/", 1)[0] for n in names}
         if len(tops) == 1 and all("/" in n for n in names):
             self._prefix = tops.pop() + "/"
-        sizes = {n[len(self._prefix) :]: m.size for n, m in zip(names, members, strict=True) if not _hidden(n)}
-        if sum(sizes.values()) > MAX_UNPACKED_BYTES:
-            raise DataError(self.path, f"{sum(sizes.values()) / 2**30:.1f} GiB unpacked, over the "
-                            f"{MAX_UNPACKED_BYTES / 2**30:.0f} GiB ferkit unpacks in memory: extract it")  # fmt: skip
-        return sizes
+        return {n[len(self._prefix) :]: m.size for n, m in zip(names, members, strict=True) if not _hidden(n)}
 
     def _unpack(self) -> dict[str, bytes]:
         """Every file of a tar archive or a compressed file, unpacked into memory in one pass (a compressed stream
@@ -152,7 +155,7 @@ class Tree:
                 with SINGLE_FILE_CODECS[self.path.suffix.lower()].open(self.path, "rb") as f:
                     data = f.read(MAX_UNPACKED_BYTES + 1)
                 if len(data) > MAX_UNPACKED_BYTES:
-                    raise DataError(self.path, f"over the {MAX_UNPACKED_BYTES / 2**30:.0f} GiB ferkit unpacks in "
+                    raise DataError(self.path, f"over the {MAX_UNPACKED_BYTES / 2**20:.0f} MiB ferkit unpacks in "
                                     "memory: extract it")  # fmt: skip
                 self._unpacked = {self.focus: data}
             else:
