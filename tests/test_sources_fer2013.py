@@ -108,6 +108,8 @@ def test_two_csv_files_in_one_folder_are_two_datasets(tmp_path):
         ("empty.csv", b"", "empty file"),
         ("faces.csv.gz", b"\x1f\x8b\x08", r"faces.csv.gz: cannot unpack it \(EOFError"),  # a truncated gzip
         ("faces.7z", b"7z\xbc\xaf\x27\x1c", "compressed file ferkit does not open"),
+        ("test.csv", b"pixels\n" + b" ".join([b"7"] * 2304) + b"\n", "faces without labels: a pixels column and no"),
+        ("wide.csv", b",".join(b"pixel%d" % i for i in range(2304)) + b"\n", "faces without labels"),
     ],
 )  # fmt: skip
 def test_files_that_are_not_a_dataset_say_why(tmp_path, name, data, match):

@@ -80,6 +80,9 @@ def detect_format(tree: Tree) -> str:
             return name
     if tree.focus is not None and tree.path.stat().st_size == 0:
         raise DataError(tree.path, "empty file")
+    if fer2013.unlabelled_csv(tree):
+        raise DataError(tree.path, "faces without labels: a pixels column and no emotion column (like the Kaggle "
+                        "challenge's test.csv); a dataset needs a label per face")  # fmt: skip
     if tree.path.name.lower().endswith(COMPRESSED):
         raise DataError(tree.path, "a compressed file ferkit does not open (it reads .zip, tar archives and "
                         ".gz / .bz2 / .xz files): extract it, or pass a folder")  # fmt: skip

@@ -109,6 +109,21 @@ def _pixel_columns(names: list[str]) -> tuple[int, int] | None:
     return best
 
 
+def unlabelled_csv(tree: Tree) -> bool:
+    """Whether the file the tree points at is a CSV of faces without labels: a pixels column (or one column per
+    pixel) and no emotion column, like the Kaggle challenge's ``test.csv``."""
+    if not tree.focus or not tree.focus.lower().endswith((".csv", ".tsv")):
+        return False
+    line = _first_line(decode_text(tree.head(tree.focus))).lstrip("\ufeff")
+    for delimiter in DELIMITERS:
+        names = [re.sub(r"[^a-z0-9]", "", n.lower()) for n in line.split(delimiter)]
+        if not any(n in COLUMNS["emotion"] for n in names) and (
+            any(n in COLUMNS["pixels"] for n in names) or _pixel_columns(names) is not None
+        ):
+            return True
+    return False
+
+
 def find_csv(tree: Tree) -> str | None:
     """The FER-2013 CSV in a tree: ``fer2013.csv`` or any .csv / .tsv whose header has emotion and pixels columns."""
     for name in ([tree.focus] if tree.focus else []) + tree.names():
