@@ -26,6 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from accuracy import provenance  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "fer2013.zip"
 
@@ -111,9 +114,6 @@ def main() -> int:
     for name, r in results.items():
         cells = [f"{v:.2f}" if k.startswith(("ms", "file")) else f"{v:.4f}" for k, v in r.items()]
         print(f"| {name} | " + " | ".join(cells) + " |")
-    sys.path.insert(0, str(ROOT / "bench"))
-    from accuracy import provenance
-
     run = {**provenance("int8_accuracy.py"), "split": f"FER-2013 {split}"}
     (out / "int8_accuracy.json").write_text(json.dumps({**results, "run": run}, indent=2))
     print(f"files and JSON in {out}")

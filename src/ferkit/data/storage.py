@@ -50,23 +50,23 @@ class Tree:
         self._last: tuple[str, bytes] | None = None
         self._packed: dict[str, int] | None = None  # a tar or a compressed file: its files' unpacked sizes
         self._unpacked: dict[str, bytes] | None = None  # ... and their bytes, once read
-        codec = SINGLE_FILE_CODECS.get(self.path.suffix.lower()) if self.path.is_file() else None
-        if self.path.is_file() and not zipfile.is_zipfile(self.path) and _is_tar(self.path):
+        zipped = self.path.is_file() and zipfile.is_zipfile(self.path)
+        tar = self.path.is_file() and not zipped and _is_tar(self.path)
+        plain = self.path.is_file() and not zipped and not tar
+        if tar:
             self._packed = self._tar_sizes()
             self._names = sorted(self._packed)
-        elif codec is not None and not _is_tar(self.path):  # one compressed file: the tree of that file alone
+        elif plain and self.path.suffix.lower() in SINGLE_FILE_CODECS:  # one compressed file: a tree of it alone
             self._names, self.focus = [self.path.stem], self.path.stem
             self._packed = {self.path.stem: len(self._unpack()[self.path.stem])}  # unpacked now: read anyway
-        elif self.path.is_file() and not zipfile.is_zipfile(self.path):
+        elif plain:
             self._root = self.path.parent
             self.focus = self.path.name
             self._names = sorted(p.name for p in self._root.iterdir() if p.is_file() and not _hidden(p.name))
-        elif self.path.is_file():
+        elif zipped:
             self._zip = zipfile.ZipFile(self.path)
             names = [n for n in self._zip.namelist() if not n.endswith("/")]
-            tops = {n.split("/", 1)[0] for n in names}
-            if len(tops) == 1 and all("/" in n for n in names):
-                self._prefix = tops.pop() + "/"
+            self._prefix = _top_folder(names)
             self._names = sorted(n[len(self._prefix) :] for n in names if not _hidden(n))
         else:
             self._names = sorted(
@@ -135,15 +135,16 @@ class Tree:
                         members.append(m)
                         total += m.size
                     if total > MAX_UNPACKED_BYTES:
-                        raise DataError(self.path, f"over the {MAX_UNPACKED_BYTES / 2**20:.0f} MiB ferkit unpacks in "
-                                        "memory: extract it")  # fmt: skip
+                        raise self._too_big()
         except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError) as e:
             raise DataError(self.path, f"cannot read it as a tar archive ({type(e).__name__}: {e})") from None
         names = [_member_name(m) for m in members]
-        tops = {n.split("/", 1)[0] for n in names}
-        if len(tops) == 1 and all("/" in n for n in names):
-            self._prefix = tops.pop() + "/"
+        self._prefix = _top_folder(names)
         return {n[len(self._prefix) :]: m.size for n, m in zip(names, members, strict=True) if not _hidden(n)}
+
+    def _too_big(self) -> DataError:
+        limit = f"{MAX_UNPACKED_BYTES / 2**20:.0f} MiB"
+        return DataError(self.path, f"over the {limit} ferkit unpacks in memory: extract it")
 
     def _unpack(self) -> dict[str, bytes]:
         """Every file of a tar archive or a compressed file, unpacked into memory in one pass (a compressed stream
@@ -155,8 +156,7 @@ class Tree:
                 with SINGLE_FILE_CODECS[self.path.suffix.lower()].open(self.path, "rb") as f:
                     data = f.read(MAX_UNPACKED_BYTES + 1)
                 if len(data) > MAX_UNPACKED_BYTES:
-                    raise DataError(self.path, f"over the {MAX_UNPACKED_BYTES / 2**20:.0f} MiB ferkit unpacks in "
-                                    "memory: extract it")  # fmt: skip
+                    raise self._too_big()
                 self._unpacked = {self.focus: data}
             else:
                 out: dict[str, bytes] = {}
@@ -202,6 +202,12 @@ class Tree:
                 if st.st_size <= HASHED_FILE_BYTES and n.lower().endswith(LABEL_TABLE_SUFFIXES):
                     h.update(hashlib.sha256(self.read(n)).digest())
         return h.hexdigest()
+
+
+def _top_folder(names: list[str]) -> str:
+    """The one top folder every file of an archive sits under, with its slash ("fer2013/"), or "" (the root)."""
+    tops = {n.split("/", 1)[0] for n in names}
+    return tops.pop() + "/" if len(tops) == 1 and all("/" in n for n in names) else ""
 
 
 def _member_name(m: tarfile.TarInfo) -> str:

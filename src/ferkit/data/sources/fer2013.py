@@ -68,7 +68,7 @@ def parse_header(line: str) -> tuple[str, dict[str, int], int] | None:
     headerless ``emotion,pixels[,Usage]`` data row (as ``pandas.to_csv(header=False)`` writes the file)."""
     line = line.lstrip("\ufeff")
     for delimiter in DELIMITERS:
-        names = [re.sub(r"[^a-z0-9]", "", n.lower()) for n in line.split(delimiter)]
+        names = _column_names(line, delimiter)
         cols = {}
         for field, aliases in COLUMNS.items():
             hits = [i for i, n in enumerate(names) if n in aliases]
@@ -94,6 +94,11 @@ def parse_header(line: str) -> tuple[str, dict[str, int], int] | None:
     return None
 
 
+def _column_names(line: str, delimiter: str) -> list[str]:
+    """A header line's column names, compared without case, spaces or punctuation ("Emotion Label" = emotionlabel)."""
+    return [re.sub(r"[^a-z0-9]", "", n.lower()) for n in line.split(delimiter)]
+
+
 def _pixel_columns(names: list[str]) -> tuple[int, int] | None:
     """The first and last column of the longest run of consecutive pixel columns (``pixel0``, ``pixel_1``, ``px2``,
     ``p3`` or bare numbers; names already lower-cased without punctuation), if it has at least 64 columns."""
@@ -116,7 +121,7 @@ def unlabelled_csv(tree: Tree) -> bool:
         return False
     line = _first_line(decode_text(tree.head(tree.focus))).lstrip("\ufeff")
     for delimiter in DELIMITERS:
-        names = [re.sub(r"[^a-z0-9]", "", n.lower()) for n in line.split(delimiter)]
+        names = _column_names(line, delimiter)
         if not any(n in COLUMNS["emotion"] for n in names) and (
             any(n in COLUMNS["pixels"] for n in names) or _pixel_columns(names) is not None
         ):
@@ -223,6 +228,7 @@ def read_csv_rows(
     text = decode_text(data)
     delimiter, cols, start = _header(text, where)
     width = max(cols.values()) + 1
+    wide = "pixels_last" in cols  # one column per pixel
     idx = -1
     for line, row in csv_records(text, where, policy, delimiter):
         if line < start or not any(field.strip() for field in row):  # the header line; blank lines
@@ -232,7 +238,6 @@ def read_csv_rows(
             if len(row) < width:
                 raise DataError(where, f"expected at least {width} fields, found {len(row)}", row=line)
             code = _code(row[cols["emotion"]], where, line, taxonomy)
-            wide = "pixels_last" in cols  # one column per pixel
             value = " ".join(row[cols["pixels"] : cols["pixels_last"] + 1]) if wide else row[cols["pixels"]]
             image = _face(value, where, line)
             usage = row[cols["usage"]].strip() if "usage" in cols else "Training"
