@@ -30,12 +30,13 @@ SETS = [("fer2013", SHARED / "fer2013.zip"), ("ferplus", SHARED / "ferplus.zip")
 def cpu() -> str:
     """The CPU's model and the instruction sets that change ferkit's numbers: bf16 training (avx512_bf16, AMX) and
     int8 inference (VNNI); e.g. "AMD EPYC (family 25 model 1; avx2)". Linux's /proc/cpuinfo; "" elsewhere."""
-    try:
-        info = Path("/proc/cpuinfo").read_text().split("\n\n")[0]
-    except OSError:
+    sys.path.insert(0, str(ROOT / "src"))
+    from ferkit.inference.cpu import cpu_info
+
+    info = cpu_info()
+    if not info:
         return ""
-    fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
-    get = {k.strip(): v.strip() for k, v in fields.items()}.get
+    get = info.get
     flags = set(get("flags", "").split())
     isa = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16") if f in flags]
     return f"{get('model name', '?')} (family {get('cpu family', '?')} model {get('model', '?')}; {' '.join(isa)})"

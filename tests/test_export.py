@@ -1,4 +1,5 @@
 import json
+import warnings
 
 import numpy as np
 import onnx
@@ -6,8 +7,10 @@ import onnx.numpy_helper
 import pytest
 
 from ferkit.engine.checkpoint import load_model_file
+from ferkit.errors import Int8SaturationWarning
 from ferkit.export import export_onnx
 from ferkit.inference.backends import ONNX_META_KEY, OnnxBackend, load_backend
+from ferkit.inference.cpu import INT8_KEY
 from ferkit.preprocess import to_input
 
 
@@ -61,6 +64,55 @@ def test_int8(model_file, tmp_path, mode, method):
     inits = onnx.load(str(out)).graph.initializer
     weights = [onnx.numpy_helper.to_array(t) for t in inits if t.data_type == onnx.TensorProto.INT8]
     assert weights and max(int(np.abs(w.astype(int)).max()) for w in weights) <= 64
+    mark = {p.key: p.value for p in onnx.load(str(out)).metadata_props}[INT8_KEY]
+    assert json.loads(mark) == {"weight_bits": 7, "mode": mode}  # what lets a later ferkit trust the file
+
+
+def _with_mark(src, dst, mark):
+    """A copy of an ONNX file whose int8 mark is replaced by ``mark`` (None: removed, as in earlier exports)."""
+    proto = onnx.load(str(src))
+    props = [(p.key, p.value) for p in proto.metadata_props if p.key != INT8_KEY]
+    del proto.metadata_props[:]
+    for k, v in props + ([(INT8_KEY, mark)] if mark is not None else []):
+        e = proto.metadata_props.add()
+        e.key, e.value = k, v
+    onnx.save(proto, str(dst))
+    return dst
+
+
+def test_8bit_int8_files_warn_on_cpus_without_vnni(model_file, fp32, tmp_path, monkeypatch):
+    int8 = export_onnx(model_file, tmp_path / "q.onnx", int8=True, calib=_faces(30, seed=1))
+    old = _with_mark(int8, tmp_path / "old.onnx", None)  # an export of ferkit before the mark: 8-bit weights
+    eight = _with_mark(int8, tmp_path / "eight.onnx", json.dumps({"weight_bits": 8, "mode": "static"}))
+    monkeypatch.setattr("ferkit.inference.backends.int8_saturates", lambda: True)
+    for path in (old, eight):
+        with pytest.warns(Int8SaturationWarning, match=f"{path.name}.*8-bit weights.*export it again"):
+            load_backend(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_backend(int8)  # marked 7-bit: nothing to say
+        load_backend(fp32)  # float: nothing to say
+        monkeypatch.setattr("ferkit.inference.backends.int8_saturates", lambda: False)
+        load_backend(old)  # a CPU with VNNI computes 8-bit weights exactly
+
+
+@pytest.mark.parametrize(
+    ("machine", "flags", "saturates"),
+    [
+        ("x86_64", "fpu sse2 avx avx2 fma", True),  # AVX2 only (Zen 3, Haswell-Skylake)
+        ("x86_64", "avx2 avx512f avx512bw", True),  # AVX-512 before VNNI (Skylake-SP)
+        ("x86_64", "avx2 avx512f avx512_vnni", False),
+        ("AMD64", "avx2 avx_vnni", False),  # Alder Lake's AVX-VNNI
+        ("x86_64", "", False),  # flags not read: no warning rather than a wrong one
+        ("aarch64", "fp asimd", False),  # not x86: other kernels
+    ],
+)
+def test_int8_saturates(monkeypatch, machine, flags, saturates):
+    from ferkit.inference import cpu
+
+    monkeypatch.setattr(cpu.platform, "machine", lambda: machine)
+    monkeypatch.setattr(cpu, "cpu_info", lambda: {"flags": flags} if flags else {})
+    assert cpu.int8_saturates() is saturates
 
 
 def test_static_int8_needs_calibration(model_file, tmp_path):

@@ -1,5 +1,7 @@
 """The models shipped inside the package: present, small enough, self-describing, and the same under every backend."""
 
+import json
+
 import numpy as np
 import onnx
 import onnx.numpy_helper
@@ -7,6 +9,7 @@ import pytest
 import synth
 
 from ferkit.engine.checkpoint import load_model_file
+from ferkit.inference.cpu import INT8_KEY
 from ferkit.inference.predictor import PRETRAINED, Predictor
 from ferkit.shipped import WEIGHTS_DIR, shipped_models
 from ferkit.taxonomy import FERKIT
@@ -59,6 +62,8 @@ def test_shipped_int8_files_keep_7_bit_weights(name):
     proto = onnx.load(str(WEIGHTS_DIR / f"{name}.int8.onnx"))
     weights = [onnx.numpy_helper.to_array(t) for t in proto.graph.initializer if t.data_type == onnx.TensorProto.INT8]
     assert weights and max(int(np.abs(w.astype(int)).max()) for w in weights) <= 64
+    mark = {p.key: p.value for p in proto.metadata_props}[INT8_KEY]  # so that no CPU warns about it
+    assert json.loads(mark)["weight_bits"] == 7
 
 
 @pytest.mark.parametrize("backend", ["torch", "onnx"])

@@ -12,6 +12,7 @@ MatMul/Conv on the fly and is usually slower than fp32 for convolutional nets on
 from __future__ import annotations
 
 import io
+import json
 import tempfile
 import warnings
 from pathlib import Path
@@ -21,6 +22,7 @@ import numpy as np
 
 from ferkit.engine.checkpoint import ModelFile, load_model_file
 from ferkit.inference.backends import ONNX_META_KEY, ModelInfo
+from ferkit.inference.cpu import INT8_KEY
 from ferkit.preprocess import zoom_faces
 
 OPSET = 17
@@ -148,6 +150,7 @@ def quantize_int8(
         else:
             raise ValueError(f"int8 mode must be 'static' or 'dynamic', not {mode!r}")
     proto = onnx.load(str(out))
+    meta[INT8_KEY] = json.dumps({"weight_bits": 7 if REDUCE_RANGE else 8, "mode": mode})
     for k, v in meta.items():
         e = proto.metadata_props.add()
         e.key, e.value = k, v
