@@ -24,7 +24,7 @@ def _append(path, line):
     ("line", "match"),
     [("0,1 2 3,Training", r"square face's pixels \(48x48 = 2304\), found 3"),
      ("9,{p},Training", "unknown emotion code 9"),
-     ("x,{p},Training", "'x' is neither a code 0..6 nor one of"), ("0,{p},Nope", "unknown Usage 'Nope'"),
+     ("x,{p},Training", "'x' is neither a code 0..7 nor one of"), ("0,{p},Nope", "unknown Usage 'Nope'"),
      ("2.5,{p},Training", "unknown emotion code 2.5"), ("0,{p} 7.5,Training", "pixels are not all integers"),
      ("0,{p} 300,Training", "found 2305"), ("0,,Training", "found 0 values"), ("0", "at least 3 fields")],
 )  # fmt: skip
@@ -208,11 +208,30 @@ def test_a_csv_labelled_by_name_with_contempt_is_an_eight_class_source(tmp_path)
     src = read_source(path)
     assert src.taxonomy.classes == ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral", "contempt")
     assert [src.taxonomy.classes[i] for i in src.labels] == ["happy", "contempt", "contempt", "sad"]
-    _append(path, f"7,{synth.pixels(synth.face(9))},Training")  # codes stay FER-2013's 0..6: 7 is not contempt
-    with pytest.raises(DataError, match="unknown emotion code 7"):
+    _append(path, f"8,{synth.pixels(synth.face(9))},Training")  # codes go to 7 (contempt), no further
+    with pytest.raises(DataError, match=r"unknown emotion code 8 \(expected 0..6, or 7 for contempt\)"):
         read_source(path)
     codes = synth.fer2013_csv(tmp_path / "codes.csv", [(0, "Training"), (6, "Training")])
     assert len(read_source(codes).taxonomy.classes) == 7
+
+
+@pytest.mark.parametrize(
+    ("header", "order"),
+    [("emotion,pixels,Usage", (0, 1, 2)), (None, (0, 1, 2)), ("Usage,pixels,emotion", (2, 1, 0))],
+)
+def test_a_csv_with_the_code_7_reads_it_as_contempt(tmp_path, header, order):
+    """CK+'s ckextended.csv (Kaggle): FER-2013's codes 0..6 and 7 for contempt, with Usage splits; also without a
+    header, and with the emotion column last (where the byte scan cannot look and the rows are parsed)."""
+    rows = [("7", "Training"), ("3", "Training"), ('"7.0"', "PublicTest"), ("0", "PrivateTest")]
+    fields = [(e, synth.pixels(synth.face(i)), u) for i, (e, u) in enumerate(rows)]
+    lines = [",".join(f[j] for j in order) for f in fields]
+    path = tmp_path / "ckextended.csv"
+    path.write_text("".join(f"{line}\n" for line in ([header] if header else []) + lines))
+    src = read_source(path)
+    assert src.taxonomy.classes[-1] == "contempt" and len(src.taxonomy.classes) == 8
+    assert [src.taxonomy.classes[i] for i in src.labels] == ["contempt", "happy", "contempt", "angry"]
+    assert src.splits.tolist() == ["train", "train", "val", "test"]
+    np.testing.assert_array_equal(src.images[0], synth.face(0))
 
 
 def test_a_file_given_with_its_format_is_read_itself_never_a_csv_beside_it(tmp_path):
