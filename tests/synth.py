@@ -169,6 +169,18 @@ def class_folders(root: Path, files: dict[str, int], suffix: str = ".png") -> Pa
     return root
 
 
+def label_table(root: Path, labels: dict[str, str], table: str = "data/legend.csv") -> Path:
+    """Images named by a label table: ``{"images/a.jpg": "happiness"}`` -> the images (64 px) and ``table``
+    (``user.id,image,emotion``, the file named without its folder, as in muxspace/facial_expressions)."""
+    rows = []
+    for k, (name, label) in enumerate(labels.items()):
+        write_image(root / name, face(k, 64))
+        rows.append(f"u{k},{Path(name).name},{label}\n")
+    (root / table).parent.mkdir(parents=True, exist_ok=True)
+    (root / table).write_text("user.id,image,emotion\n" + "".join(rows))
+    return root
+
+
 def pattern_face(label: int, rng: np.random.Generator, size: int = 48) -> np.ndarray:
     """A learnable 48x48 uint8 image: a bright bar whose position encodes the label, plus noise."""
     img = rng.normal(90, 20, (size, size))

@@ -32,6 +32,7 @@ BUILDERS = {
     "affectnet": lambda r, m: synth.affectnet(r, {"train_set": ["1", 3], "val_set": ["0"]}),
     "ckplus": lambda r, m: synth.ckplus(r, {"anger": 1, "happy": 2}),
     "jaffe": _jaffe,
+    "labels-csv": lambda r, m: synth.label_table(r, {"images/a.jpg": "happiness", "images/b.jpg": "ANGER"}),
     "folder": lambda r, m: synth.class_folders(r, {"happy": 2, "sad": 1}),
 }
 
@@ -134,7 +135,7 @@ def test_parallel_decoding_reports_the_first_bad_image_in_order(tmp_path, pooled
     assert skipped[0] == skipped[1] == ["img005.jpg", "img030.jpg", "late.jpg"]  # file order, any thread count
 
 
-@pytest.mark.parametrize("layout", ["ferplus", "ferplus-csv", "rafdb", "rafdb-folders", "affectnet"])
+@pytest.mark.parametrize("layout", ["ferplus", "ferplus-csv", "rafdb", "rafdb-folders", "affectnet", "labels-csv"])
 def test_damaged_label_files_are_read_or_refused_with_a_data_error(tmp_path, layout):
     """Random damage to a dataset's label files (flipped, inserted, deleted bytes, a cut) never crashes an adapter:
     the dataset reads (bad records skipped and listed) or is a DataError naming a file."""
@@ -154,6 +155,9 @@ def test_damaged_label_files_are_read_or_refused_with_a_data_error(tmp_path, lay
             root, files, {"train": {"train_00001_aligned.jpg": 1}, "test": {"test_0001_aligned.jpg": 7}}
         )
         labels = sorted(root.rglob("*_labels.csv"))
+    elif layout == "labels-csv":
+        synth.label_table(root, {"images/a.jpg": "happiness", "images/b.png": "sad", "images/c.jpg": "Contempt"})
+        labels = [root / "data/legend.csv"]
     else:
         synth.affectnet(root, {"train_set": [1, 3], "val_set": [0]})
         labels = sorted(root.rglob("*_exp.npy"))

@@ -22,7 +22,7 @@ import numpy as np
 from ferkit.data import kaggle
 from ferkit.data.errors import ErrorPolicy, OnError
 from ferkit.data.sample import Sample, SourceData, from_samples
-from ferkit.data.sources import affectnet, ckplus, fer2013, ferplus, folder, jaffe, rafdb
+from ferkit.data.sources import affectnet, ckplus, fer2013, ferplus, folder, jaffe, rafdb, table
 from ferkit.data.storage import Encoded, Tree
 from ferkit.errors import DataError
 from ferkit.taxonomy import Taxonomy
@@ -52,6 +52,7 @@ ADAPTERS: dict[str, type[Adapter]] = {
         affectnet.Adapter,
         ckplus.Adapter,
         jaffe.Adapter,
+        table.Adapter,  # images named by a label table: before class folders, which such a tree may also have
         folder.Adapter,  # any <class>/* tree: always last
     )
 }
@@ -80,6 +81,9 @@ def detect_format(tree: Tree) -> str:
             return name
     if tree.focus is not None and tree.path.stat().st_size == 0:
         raise DataError(tree.path, "empty file")
+    if table.is_table_file(tree):
+        raise DataError(tree.path, "a label table of image files: pass the folder (or zip) that holds it and the "
+                        "images (format labels-csv)")  # fmt: skip
     if fer2013.unlabelled_csv(tree):
         raise DataError(tree.path, "faces without labels: a pixels column and no emotion column (like the Kaggle "
                         "challenge's test.csv); a dataset needs a label per face")  # fmt: skip

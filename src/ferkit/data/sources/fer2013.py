@@ -21,7 +21,7 @@ import numpy as np
 
 from ferkit.data.errors import ErrorPolicy
 from ferkit.data.sample import FACE_SIZE, Sample, Split
-from ferkit.data.sources.text import csv_records, decode_text
+from ferkit.data.sources.text import DELIMITERS, column_names, csv_records, decode_text
 from ferkit.data.storage import Encoded, Tree
 from ferkit.errors import DataError
 from ferkit.imaging import to_face
@@ -54,7 +54,6 @@ SPLIT_VALUES: dict[str, Split] = {
     **{"train": "train", "val": "val", "valid": "val", "validation": "val", "dev": "val"},
     **{"test": "test", "testing": "test"},
 }
-DELIMITERS = ",;\t|"
 MIN_SIDE = 8  # a square of pixels smaller than 8x8 is not a face
 
 
@@ -68,7 +67,7 @@ def parse_header(line: str) -> tuple[str, dict[str, int], int] | None:
     headerless ``emotion,pixels[,Usage]`` data row (as ``pandas.to_csv(header=False)`` writes the file)."""
     line = line.lstrip("\ufeff")
     for delimiter in DELIMITERS:
-        names = _column_names(line, delimiter)
+        names = column_names(line, delimiter)
         cols = {}
         for field, aliases in COLUMNS.items():
             hits = [i for i, n in enumerate(names) if n in aliases]
@@ -94,11 +93,6 @@ def parse_header(line: str) -> tuple[str, dict[str, int], int] | None:
     return None
 
 
-def _column_names(line: str, delimiter: str) -> list[str]:
-    """A header line's column names, compared without case, spaces or punctuation ("Emotion Label" = emotionlabel)."""
-    return [re.sub(r"[^a-z0-9]", "", n.lower()) for n in line.split(delimiter)]
-
-
 def _pixel_columns(names: list[str]) -> tuple[int, int] | None:
     """The first and last column of the longest run of consecutive pixel columns (``pixel0``, ``pixel_1``, ``px2``,
     ``p3`` or bare numbers; names already lower-cased without punctuation), if it has at least 64 columns."""
@@ -121,7 +115,7 @@ def unlabelled_csv(tree: Tree) -> bool:
         return False
     line = _first_line(decode_text(tree.head(tree.focus))).lstrip("\ufeff")
     for delimiter in DELIMITERS:
-        names = _column_names(line, delimiter)
+        names = column_names(line, delimiter)
         if not any(n in COLUMNS["emotion"] for n in names) and (
             any(n in COLUMNS["pixels"] for n in names) or _pixel_columns(names) is not None
         ):

@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 
 from ferkit.data.errors import ErrorPolicy
 from ferkit.errors import DataError
 
 FIELD_LIMIT = 2**28  # the csv module's default (128 KB) is under one pixels field of a 200x200 face
+DELIMITERS = ",;\t|"  # tried in this order on a header line
+
+
+def column_names(line: str, delimiter: str) -> list[str]:
+    """A header line's column names, compared without case, spaces or punctuation ("Emotion Label" = emotionlabel)."""
+    return [re.sub(r"[^a-z0-9]", "", n.lower()) for n in line.split(delimiter)]
 
 
 def decode_text(data: bytes) -> str:
