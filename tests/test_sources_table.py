@@ -53,7 +53,8 @@ def test_tables_per_split_ids_without_extension_and_a_split_column(tmp_path):
     faces = _faces(tmp_path, [f"images/{i:04d}.jpg" for i in range(4)])
     (tmp_path / "train.csv").write_text("image_id;Emotion\n0000;sad\n0001;3\n")  # a number: a class of its own
     (tmp_path / "test_labels.csv").write_text("Image ID,label\nimages/0002.jpg,neutral\n")
-    (tmp_path / "more.csv").write_text("file,label,Usage\n0003.jpg,fear,PublicTest\n")
+    (tmp_path / "meta").mkdir()
+    (tmp_path / "meta/more.csv").write_text("file,label,Usage\n../images/0003.jpg,fear,PublicTest\n")
     src = read_source(tmp_path)
     assert src.taxonomy.classes == ("3", "fear", "neutral", "sad")
     assert _by_id(src) == {

@@ -20,6 +20,7 @@ column by name and its first rows name images of the tree.
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Iterator
 from pathlib import PurePosixPath
@@ -72,10 +73,12 @@ class _Images:
             self.by_stem.setdefault(base.rsplit(".", 1)[0], []).append(n)
 
     def find(self, value: str, folder: str) -> list[str]:
-        v = value.strip().replace("\\", "/").lstrip("./")
+        v = value.strip().replace("\\", "/")  # Windows separators too
+        while v.startswith(("./", "/")):
+            v = v[1:] if v.startswith("/") else v[2:]
         if not v:
             return []
-        for cand in (f"{folder}{v}", v):
+        for cand in (posixpath.normpath(f"{folder}{v}"), v):  # data/../images/a.png = images/a.png
             if cand in self.names:
                 return [cand]
         base = PurePosixPath(v).name.lower()
