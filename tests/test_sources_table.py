@@ -108,3 +108,31 @@ def test_a_csv_that_names_no_image_is_not_a_table(tmp_path):
     synth.class_folders(tmp_path, {"happy": 2})
     (tmp_path / "notes.csv").write_text("image,label\nsomewhere/else.png,happy\n")  # names no image of the tree
     assert detect_format(Tree(tmp_path)) == "folder"
+
+
+def test_a_table_of_photos_crops_their_faces(tmp_path, monkeypatch):
+    """Format labels-csv-photos (what data.photos makes of a label table): an image over 96 px a side is a photo
+    whose face is found and cropped as at inference; a photo without a face is skipped and counted; a crop is read
+    as it is."""
+    from test_sources_jaffe import FixedDetector
+
+    from ferkit.data.sources import jaffe
+    from ferkit.engine.run_data import _format
+
+    class Picky(FixedDetector):  # the fixed box, except in a flat image
+        def detect(self, image):
+            return [] if image.std() == 0 else self.found
+
+    monkeypatch.setattr(jaffe, "_detector", Picky)
+    synth.write_image(tmp_path / "images/photo.png", synth.face(0, 256))
+    synth.write_image(tmp_path / "images/crop.png", synth.face(1, 64))
+    synth.write_image(tmp_path / "images/blank.png", np.full((200, 200), 128, np.uint8))
+    (tmp_path / "labels.csv").write_text("image,emotion\nphoto.png,happy\ncrop.png,sad\nblank.png,fear\n")
+    assert _format(str(tmp_path), None, photos=True) == "labels-csv-photos"
+    src = read_source(tmp_path, format="labels-csv-photos")
+    assert _by_id(src) == {"images/photo.png": ("happy", "train"), "images/crop.png": ("sad", "train")}
+    assert [s.reason for s in src.skipped] == ["no face found in the photo"]
+    plain = read_source(tmp_path)  # without photos: every image resized whole
+    assert plain.format == "labels-csv" and len(plain) == 3
+    assert not np.array_equal(src.images[0], plain.images[plain.ids.tolist().index("images/photo.png")])
+    np.testing.assert_array_equal(src.images[1], plain.images[plain.ids.tolist().index("images/crop.png")])

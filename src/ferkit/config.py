@@ -63,8 +63,8 @@ class DataConfig:
     holdout: float = 0.0  # >0: validate on this stratified fraction of train instead of the sources' val splits
     dedupe: bool = True  # drop training faces that near-duplicate a val/test face
     group_faces: bool = False  # one training sample per distinct image, carrying every source's label for it
-    # class folders (format folder) hold whole photos too: images over 96 px a side are photos whose face is found
-    # and cropped as at inference (format folder-photos); a photo without a face is skipped and counted
+    # class folders or label tables hold whole photos too: images over 96 px a side are photos whose face is found
+    # and cropped as at inference (formats folder-photos, labels-csv-photos); a photo without a face is skipped, counted
     photos: bool = False
 
     def check(self, prefix: str = "data.") -> None:

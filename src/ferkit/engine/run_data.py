@@ -14,7 +14,7 @@ from ferkit.config import TrainConfig
 from ferkit.data import kaggle
 from ferkit.data.cache import load_source
 from ferkit.data.fusion import Fused, fuse, shared_faces
-from ferkit.data.sources import detect_format, open_tree
+from ferkit.data.sources import PHOTO_VARIANTS, detect_format, open_tree
 from ferkit.engine.distributed import DistInfo
 from ferkit.engine.extend import check_new_heads, kept_heads
 from ferkit.errors import ConfigError, DataError
@@ -76,10 +76,11 @@ def prepare_data(cfg: TrainConfig) -> Data:
 
 
 def _format(path: str, fmt: str | None, photos: bool) -> str | None:
-    """A source's format: as given, but class folders with ``data.photos`` are ``folder-photos``."""
-    if not photos or fmt not in (None, "folder"):
+    """A source's format: as given, but class folders and label tables with ``data.photos`` are their photo
+    variants (``folder-photos``, ``labels-csv-photos``)."""
+    if not photos or fmt not in (None, *PHOTO_VARIANTS):
         return fmt
-    return "folder-photos" if (fmt or detect_format(open_tree(path))) == "folder" else fmt
+    return PHOTO_VARIANTS.get(fmt or detect_format(open_tree(path)), fmt)
 
 
 def plan_heads(names: list[str], fused: Fused, whole_taxonomy: bool = True) -> tuple[list[Head], np.ndarray]:

@@ -58,7 +58,8 @@ ADAPTERS: dict[str, type[Adapter]] = {
 }
 
 # Formats never detected, only asked for by name (``format``, ``data.photos``): a variant of a detected layout.
-VARIANTS: dict[str, type[Adapter]] = {folder.PhotosAdapter.name: folder.PhotosAdapter}
+VARIANTS: dict[str, type[Adapter]] = {a.name: a for a in (folder.PhotosAdapter, table.PhotosAdapter)}
+PHOTO_VARIANTS = {folder.Adapter.name: folder.PhotosAdapter.name, table.Adapter.name: table.PhotosAdapter.name}
 
 
 # Formats that read the one file a path names (with the companions beside it that the format needs); every other

@@ -111,10 +111,35 @@ class PhotosAdapter(Adapter):
         return _read(tree, policy, photos=True)
 
 
+class PhotoCrops:
+    """An image file as a training face: a face crop as it is (``Encoded``, decoded later), a photo (wider or taller
+    than ``PHOTO_SIDE``) as its most confident face, cropped as at inference (the detector built on first use), or
+    None for a photo without a face (recorded in ``policy`` under either error policy)."""
+
+    def __init__(self, policy: ErrorPolicy) -> None:
+        self.policy = policy
+        self.detector = None
+
+    def __call__(self, data: bytes, where: str) -> Encoded | np.ndarray | None:
+        size = header_size(data)
+        if size is None or max(size) <= PHOTO_SIDE:
+            return Encoded(data, where)
+        from ferkit.data.sources import jaffe
+
+        self.detector = self.detector or jaffe._detector()
+        try:
+            return jaffe.face_of(decode_image(data, where, gray=False), self.detector, where)
+        except DataError as e:
+            if e.reason != "no face found":
+                raise
+            self.policy.drop(where, "no face found in the photo")
+            return None
+
+
 def _read(tree: Tree, policy: ErrorPolicy, photos: bool) -> Iterator[Sample]:
     taxonomy = Adapter.taxonomy_of(tree)
     prefix, with_splits = _layout(tree)
-    detector = None
+    crops = PhotoCrops(policy)
     for name in tree.images():
         try:
             cls = _class_of(name, prefix, with_splits)
@@ -122,19 +147,9 @@ def _read(tree: Tree, policy: ErrorPolicy, photos: bool) -> Iterator[Sample]:
                 layout = "<split>/<class>/<file>" if with_splits else "<class>/<file>"
                 raise DataError(tree.where(name), f"not in the layout {layout}")
             data, where = tree.read(name), tree.where(name)
-            size = header_size(data)
-            image: Encoded | np.ndarray = Encoded(data, where)
-            if photos and size is not None and max(size) > PHOTO_SIDE:  # a photo: its face, cropped as at inference
-                from ferkit.data.sources import jaffe
-
-                detector = detector or jaffe._detector()
-                try:
-                    image = jaffe.face_of(decode_image(data, where, gray=False), detector, where)
-                except DataError as e:
-                    if e.reason != "no face found":
-                        raise
-                    policy.drop(where, "no face found in the photo")
-                    continue
+            image = crops(data, where) if photos else Encoded(data, where)
+            if image is None:
+                continue
         except DataError as e:
             policy.handle(e)
             continue

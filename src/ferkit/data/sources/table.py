@@ -27,6 +27,7 @@ from pathlib import PurePosixPath
 
 from ferkit.data.errors import ErrorPolicy
 from ferkit.data.sample import Sample, Split, one_hot
+from ferkit.data.sources import folder
 from ferkit.data.sources.fer2013 import COLUMNS, SPLIT_VALUES
 from ferkit.data.sources.folder import SPLIT_FOLDERS
 from ferkit.data.sources.text import DELIMITERS, column_names, csv_records, decode_text
@@ -172,10 +173,38 @@ class Adapter:
 
     @staticmethod
     def read(tree: Tree, policy: ErrorPolicy) -> Iterator[Sample]:
-        taxonomy = Adapter.taxonomy_of(tree)
-        for _, _, image, label, split in _rows(tree, policy):
-            if split is None:
-                top = image.split("/", 1)[0].lower() if "/" in image else ""
-                split = SPLIT_FOLDERS.get(top, "train")
-            yield Sample(image, Encoded(tree.read(image), tree.where(image)), split,
-                         one_hot(taxonomy, _label_key(label)))  # fmt: skip
+        return _read(tree, policy, photos=False)
+
+
+class PhotosAdapter(Adapter):
+    """A label table of face crops and whole photos (images over ``PHOTO_SIDE`` px): photos' faces are cropped, as
+    in format ``folder-photos``."""
+
+    name = "labels-csv-photos"
+    cache_salt = staticmethod(folder.PhotosAdapter.cache_salt)  # the crop settings key the cache
+
+    @staticmethod
+    def detect(tree: Tree) -> bool:
+        return False  # asked for by name only (``format``, ``data.photos``)
+
+    @staticmethod
+    def read(tree: Tree, policy: ErrorPolicy) -> Iterator[Sample]:
+        return _read(tree, policy, photos=True)
+
+
+def _read(tree: Tree, policy: ErrorPolicy, photos: bool) -> Iterator[Sample]:
+    taxonomy = Adapter.taxonomy_of(tree)
+    crops = folder.PhotoCrops(policy)
+    for _, _, name, label, split in _rows(tree, policy):
+        try:
+            data, where = tree.read(name), tree.where(name)
+            image = crops(data, where) if photos else Encoded(data, where)
+            if image is None:
+                continue
+        except DataError as e:
+            policy.handle(e)
+            continue
+        if split is None:
+            top = name.split("/", 1)[0].lower() if "/" in name else ""
+            split = SPLIT_FOLDERS.get(top, "train")
+        yield Sample(name, image, split, one_hot(taxonomy, _label_key(label)))
