@@ -30,8 +30,9 @@ def test_csv_pair_and_pointing_at_fer2013new(tmp_path):
 def test_fer2013new_without_fer2013_csv(tmp_path):
     synth.ferplus_csv(tmp_path, ["Training"])
     (tmp_path / "fer2013.csv").unlink()
-    with pytest.raises(DataError, match="cannot tell"):
-        read_source(tmp_path / "fer2013new.csv")
+    for path, fmt in [(tmp_path / "fer2013new.csv", None), (tmp_path, None), (tmp_path, "ferplus-csv")]:
+        with pytest.raises(DataError, match="label the faces of FER-2013's fer2013.csv, which is not beside it"):
+            read_source(path, format=fmt)
 
 
 def test_bad_vote_rows_and_missing_png(tmp_path):

@@ -82,6 +82,8 @@ def detect_format(tree: Tree) -> str:
             return name
     if tree.focus is not None and tree.path.stat().st_size == 0:
         raise DataError(tree.path, "empty file")
+    if ferplus.votes_without_faces(tree):
+        raise DataError(tree.path, ferplus.MISSING_FER2013)
     if table.is_table_file(tree):
         raise DataError(tree.path, "a label table of image files: pass the folder (or zip) that holds it and the "
                         "images (format labels-csv)")  # fmt: skip

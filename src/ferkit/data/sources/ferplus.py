@@ -85,6 +85,18 @@ class FolderAdapter:
             raise DataError(tree.path, "no FER2013{Train,Valid,Test}/label.csv found")
 
 
+MISSING_FER2013 = (
+    "FER+ votes (fer2013new.csv) label the faces of FER-2013's fer2013.csv, which is not beside it: put "
+    "the original fer2013.csv (emotion,pixels,Usage) in the same folder"
+)
+
+
+def votes_without_faces(tree: Tree) -> bool:
+    """Whether the tree holds FER+'s fer2013new.csv (or is it) but no FER-2013 CSV whose faces it labels."""
+    names = [tree.focus] if tree.focus else tree.names()
+    return any(n.endswith("fer2013new.csv") for n in names) and find_csv(tree) is None
+
+
 class CsvAdapter:
     """``fer2013new.csv`` together with the original ``fer2013.csv`` in the same folder or zip.
 
@@ -105,7 +117,7 @@ class CsvAdapter:
         new = next((n for n in tree.names() if n.endswith("fer2013new.csv")), None)
         old = find_csv(tree)
         if new is None or old is None:
-            raise DataError(tree.path, "FER+ CSV layout needs fer2013new.csv and fer2013.csv side by side")
+            raise DataError(tree.path, MISSING_FER2013)
         where = tree.where(new)
         strict = ErrorPolicy("raise")  # the label file is all or nothing: its rows pair with fer2013.csv's by position
         rows = [row for _, row in csv_records(decode_text(tree.read(new)), where, strict)]
