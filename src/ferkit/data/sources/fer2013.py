@@ -21,7 +21,7 @@ import numpy as np
 
 from ferkit.data.errors import ErrorPolicy
 from ferkit.data.sample import FACE_SIZE, Sample, Split
-from ferkit.data.sources.text import DELIMITERS, column_names, csv_records, decode_text
+from ferkit.data.sources.text import DELIMITERS, column_names, csv_records, decode_text, first_line
 from ferkit.data.storage import Encoded, Tree
 from ferkit.errors import DataError
 from ferkit.imaging import to_face
@@ -55,10 +55,6 @@ SPLIT_VALUES: dict[str, Split] = {
     **{"test": "test", "testing": "test"},
 }
 MIN_SIDE = 8  # a square of pixels smaller than 8x8 is not a face
-
-
-def _first_line(text: str) -> str:
-    return text.partition("\n")[0].rstrip("\r")
 
 
 def parse_header(line: str) -> tuple[str, dict[str, int], int] | None:
@@ -113,7 +109,7 @@ def unlabelled_csv(tree: Tree) -> bool:
     pixel) and no emotion column, like the Kaggle challenge's ``test.csv``."""
     if not tree.focus or not tree.focus.lower().endswith((".csv", ".tsv")):
         return False
-    line = _first_line(decode_text(tree.head(tree.focus))).lstrip("\ufeff")
+    line = first_line(decode_text(tree.head(tree.focus))).lstrip("\ufeff")
     for delimiter in DELIMITERS:
         names = column_names(line, delimiter)
         if not any(n in COLUMNS["emotion"] for n in names) and (
@@ -126,7 +122,7 @@ def unlabelled_csv(tree: Tree) -> bool:
 def find_csv(tree: Tree) -> str | None:
     """The FER-2013 CSV in a tree: ``fer2013.csv`` or any .csv / .tsv whose header has emotion and pixels columns."""
     for name in ([tree.focus] if tree.focus else []) + tree.names():
-        if name.lower().endswith((".csv", ".tsv")) and parse_header(_first_line(decode_text(tree.head(name)))):
+        if name.lower().endswith((".csv", ".tsv")) and parse_header(first_line(decode_text(tree.head(name)))):
             return name
     return None
 
@@ -189,7 +185,7 @@ def _integers(value: str) -> np.ndarray | None:
 
 
 def _header(text: str, where: str) -> tuple[str, dict[str, int], int]:
-    first = _first_line(text)
+    first = first_line(text)
     found = parse_header(first)
     if found is None:
         raise DataError(where, f"expected a header with emotion and pixels columns (e.g. emotion,pixels,Usage), "
@@ -227,7 +223,7 @@ def csv_taxonomy(data: bytes, where: str) -> Taxonomy:
     ``ckextended.csv``: FER-2013's codes 0..6, then 7 for contempt)."""
     lowered = data.lower()
     if not any(a.encode() in lowered for a in OTHER_NAMES):  # the usual case, codes 0..6 or FER-2013 names
-        first = _first_line(decode_text(data[: 1 << 20]))
+        first = first_line(decode_text(data[: 1 << 20]))
         _, cols, start = _header(first, where)
         header_end = max(data.find(b"\n"), 0) if start == 2 else 0
         if cols["emotion"] == 0 and not _a_row_starts_with_7(data, header_end):
@@ -303,7 +299,7 @@ class CsvAdapter:
     @staticmethod
     def _csv(tree: Tree) -> str:
         if tree.focus:  # pointed at a file: that file is read, never a CSV beside it
-            first = _first_line(decode_text(tree.head(tree.focus)))
+            first = first_line(decode_text(tree.head(tree.focus)))
             if parse_header(first) is None:
                 raise DataError(
                     tree.where(tree.focus),

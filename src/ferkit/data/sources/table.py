@@ -30,7 +30,7 @@ from ferkit.data.sample import Sample, Split, one_hot
 from ferkit.data.sources import folder
 from ferkit.data.sources.fer2013 import COLUMNS, SPLIT_VALUES
 from ferkit.data.sources.folder import SPLIT_FOLDERS
-from ferkit.data.sources.text import DELIMITERS, column_names, csv_records, decode_text
+from ferkit.data.sources.text import DELIMITERS, column_names, csv_records, decode_text, first_line
 from ferkit.data.storage import Encoded, Tree
 from ferkit.errors import DataError
 from ferkit.taxonomy import Taxonomy, canonical_name
@@ -58,7 +58,7 @@ def is_table_file(tree: Tree) -> bool:
     """Whether the tree is one file (the path a user gave) with a label table's header."""
     if tree.focus is None or not tree.focus.lower().endswith(TABLE_SUFFIXES):
         return False
-    return parse_table_header(decode_text(tree.head(tree.focus)).partition("\n")[0].rstrip("\r")) is not None
+    return parse_table_header(first_line(decode_text(tree.head(tree.focus)))) is not None
 
 
 class _Images:
@@ -96,15 +96,20 @@ def _tables(tree: Tree) -> list[tuple[str, tuple[str, int, int, int | None]]]:
         if not name.lower().endswith(TABLE_SUFFIXES):
             continue
         text = decode_text(tree.head(name, 1 << 16))
-        header = parse_table_header(text.partition("\n")[0].rstrip("\r"))
+        header = parse_table_header(first_line(text))
         if header is None:
             continue
         images = images or _Images(tree)
-        folder = name.rsplit("/", 1)[0] + "/" if "/" in name else ""
+        folder = _folder_of(name)
         rows = [r for _, r in csv_records(text, name, ErrorPolicy("skip"), header[0])][1 : PROBE_ROWS + 1]
         if any(len(r) > header[1] and images.find(r[header[1]], folder) for r in rows):
             found.append((name, header))
     return found
+
+
+def _folder_of(name: str) -> str:
+    """The folder of a tree path, with its slash ("" at the root): where a table's relative file values start."""
+    return name.rsplit("/", 1)[0] + "/" if "/" in name else ""
 
 
 def _label_key(label: str) -> str:
@@ -122,7 +127,7 @@ def _rows(tree: Tree, policy: ErrorPolicy) -> Iterator[tuple[str, int, str, str,
     listed twice is an error at its second row (a face counted twice, or with two labels)."""
     images, seen = _Images(tree), {}
     for name, (delimiter, file_col, label_col, split_col) in _tables(tree):
-        where, folder = tree.where(name), name.rsplit("/", 1)[0] + "/" if "/" in name else ""
+        where, folder = tree.where(name), _folder_of(name)
         table_split = _split_of_table(name)
         width = max(c for c in (file_col, label_col, split_col) if c is not None) + 1
         for line, row in csv_records(decode_text(tree.read(name)), where, policy, delimiter):

@@ -19,6 +19,11 @@ FIELD_LIMIT = 2**28  # the csv module's default (128 KB) is under one pixels fie
 DELIMITERS = ",;\t|"  # tried in this order on a header line
 
 
+def first_line(text: str) -> str:
+    """The first line of text, without its line ending."""
+    return text.partition("\n")[0].rstrip("\r")
+
+
 def column_names(line: str, delimiter: str) -> list[str]:
     """A header line's column names, compared without case, spaces or punctuation ("Emotion Label" = emotionlabel)."""
     return [re.sub(r"[^a-z0-9]", "", n.lower()) for n in line.split(delimiter)]
