@@ -111,17 +111,18 @@ class PhotosAdapter(Adapter):
         return _read(tree, policy, photos=True)
 
 
-class PhotoCrops:
-    """An image file as a training face: a face crop as it is (``Encoded``, decoded later), a photo (wider or taller
-    than ``PHOTO_SIDE``) as its most confident face, cropped as at inference (the detector built on first use), or
-    None for a photo without a face (recorded in ``policy`` under either error policy)."""
+class FaceFiles:
+    """Image files of a tree as training faces: a face crop as it is (``Encoded``, decoded later); with ``photos``,
+    a photo (wider or taller than ``PHOTO_SIDE``) as its most confident face, cropped as at inference (the detector
+    built on first use), or None for a photo without a face (recorded in ``policy`` under either error policy)."""
 
-    def __init__(self, policy: ErrorPolicy) -> None:
-        self.policy = policy
+    def __init__(self, tree: Tree, policy: ErrorPolicy, photos: bool) -> None:
+        self.tree, self.policy, self.photos = tree, policy, photos
         self.detector = None
 
-    def __call__(self, data: bytes, where: str) -> Encoded | np.ndarray | None:
-        size = header_size(data)
+    def __call__(self, name: str) -> Encoded | np.ndarray | None:
+        data, where = self.tree.read(name), self.tree.where(name)
+        size = header_size(data) if self.photos else None
         if size is None or max(size) <= PHOTO_SIDE:
             return Encoded(data, where)
         from ferkit.data.sources import jaffe
@@ -139,16 +140,14 @@ class PhotoCrops:
 def _read(tree: Tree, policy: ErrorPolicy, photos: bool) -> Iterator[Sample]:
     taxonomy = Adapter.taxonomy_of(tree)
     prefix, with_splits = _layout(tree)
-    crops = PhotoCrops(policy)
+    faces = FaceFiles(tree, policy, photos)
     for name in tree.images():
         try:
             cls = _class_of(name, prefix, with_splits)
             if cls is None:
                 layout = "<split>/<class>/<file>" if with_splits else "<class>/<file>"
                 raise DataError(tree.where(name), f"not in the layout {layout}")
-            data, where = tree.read(name), tree.where(name)
-            image = crops(data, where) if photos else Encoded(data, where)
-            if image is None:
+            if (image := faces(name)) is None:
                 continue
         except DataError as e:
             policy.handle(e)

@@ -31,7 +31,7 @@ from ferkit.data.sources import folder
 from ferkit.data.sources.fer2013 import COLUMNS, SPLIT_VALUES
 from ferkit.data.sources.folder import SPLIT_FOLDERS
 from ferkit.data.sources.text import DELIMITERS, column_names, csv_records, decode_text, first_line
-from ferkit.data.storage import Encoded, Tree
+from ferkit.data.storage import Tree
 from ferkit.errors import DataError
 from ferkit.taxonomy import Taxonomy, canonical_name
 
@@ -199,12 +199,10 @@ class PhotosAdapter(Adapter):
 
 def _read(tree: Tree, policy: ErrorPolicy, photos: bool) -> Iterator[Sample]:
     taxonomy = Adapter.taxonomy_of(tree)
-    crops = folder.PhotoCrops(policy)
+    faces = folder.FaceFiles(tree, policy, photos)
     for _, _, name, label, split in _rows(tree, policy):
         try:
-            data, where = tree.read(name), tree.where(name)
-            image = crops(data, where) if photos else Encoded(data, where)
-            if image is None:
+            if (image := faces(name)) is None:
                 continue
         except DataError as e:
             policy.handle(e)
