@@ -152,6 +152,21 @@ def ckplus(root: Path, files: dict[str, int]) -> Path:
     return root
 
 
+def ckplus_official(root: Path, sequences: dict[str, tuple[int, str | None]]) -> Path:
+    """The official CK+ layout: ``{"S005/001": (5, "3.0000000e+00")}`` -> five 256 px frames in
+    ``cohn-kanade-images/S005/001/`` and, unless the label is None, the last frame's ``Emotion/.../*_emotion.txt``."""
+    k = 0
+    for seq, (frames, label) in sequences.items():
+        stem = seq.replace("/", "_")
+        for f in range(1, frames + 1):
+            write_image(root / "cohn-kanade-images" / seq / f"{stem}_{f:08d}.png", face(k, 256))
+            k += 1
+        if label is not None:
+            (root / "Emotion" / seq).mkdir(parents=True, exist_ok=True)
+            (root / "Emotion" / seq / f"{stem}_{frames:08d}_emotion.txt").write_text(f"   {label}\n")
+    return root
+
+
 def jaffe(root: Path, names: list[str]) -> Path:
     """JAFFE files such as ``KA.AN1.39.tiff`` (256x256 gray)."""
     for k, name in enumerate(names):

@@ -13,12 +13,16 @@ from ferkit.data.storage import Tree
 from ferkit.errors import DataError
 
 
-def _jaffe(root, monkeypatch):
+def _fixed(monkeypatch):
     from test_sources_jaffe import FixedDetector
 
     from ferkit.data.sources import jaffe
 
     monkeypatch.setattr(jaffe, "_detector", FixedDetector)
+
+
+def _jaffe(root, monkeypatch):
+    _fixed(monkeypatch)
     return synth.jaffe(root, ["KA.AN1.39.tiff", "KM.HA2.5.tiff"])
 
 
@@ -31,6 +35,7 @@ BUILDERS = {
     "rafdb-folders": lambda r, m: synth.rafdb_reupload(r, {"train/4/train_00001_aligned.jpg": 4, "test/1/t.jpg": 1}),
     "affectnet": lambda r, m: synth.affectnet(r, {"train_set": ["1", 3], "val_set": ["0"]}),
     "ckplus": lambda r, m: synth.ckplus(r, {"anger": 1, "happy": 2}),
+    "ckplus-official": lambda r, m: _fixed(m) or synth.ckplus_official(r, {"S005/001": (3, "1.0000000e+00")}),
     "jaffe": _jaffe,
     "labels-csv": lambda r, m: synth.label_table(r, {"images/a.jpg": "happiness", "images/b.jpg": "ANGER"}),
     "folder": lambda r, m: synth.class_folders(r, {"happy": 2, "sad": 1}),

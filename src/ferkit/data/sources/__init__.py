@@ -51,6 +51,7 @@ ADAPTERS: dict[str, type[Adapter]] = {
         rafdb.FolderAdapter,
         affectnet.Adapter,
         ckplus.Adapter,
+        ckplus.OfficialAdapter,
         jaffe.Adapter,
         table.Adapter,  # images named by a label table: before class folders, which such a tree may also have
         folder.Adapter,  # any <class>/* tree: always last
