@@ -142,6 +142,26 @@ def affectnet(root: Path, codes: dict[str, list[object]]) -> Path:
     return root
 
 
+def affectnet_lists(root: Path, codes: dict[str, list[int]]) -> Path:
+    """AffectNet's original release: ``{"training.csv": [1, 8], "validation.csv": [0]}`` -> one 200 px colour image
+    a row, ``Manually_Annotated_Images/<k>/<a|b|...>.jpg`` (every third one a .png), each listed with the face box
+    40,50,120,110, 68 landmarks on a diagonal through it and its code."""
+    header = "subDirectory_filePath,face_x,face_y,face_width,face_height,facial_landmarks,expression,valence,arousal\n"
+    pts = np.stack([np.linspace(60, 140, 68), np.linspace(70, 150, 68)], 1)
+    marks = ";".join(f"{v:.2f}" for v in pts.ravel())
+    k = 0
+    for list_name, list_codes in codes.items():
+        lines = []
+        for code in list_codes:
+            path = f"{k + 1}/{'abcdefghij'[k % 10]}.{'png' if k % 3 == 2 else 'jpg'}"
+            write_image(root / "Manually_Annotated_Images" / path, face(k, 200, color=True))
+            lines.append(f'{path},40,50,120,110,"{marks}",{code},0.1,-0.2\n')
+            k += 1
+        (root / "Manually_Annotated_file_lists").mkdir(parents=True, exist_ok=True)
+        (root / "Manually_Annotated_file_lists" / list_name).write_text(header + "".join(lines))
+    return root
+
+
 def ckplus(root: Path, files: dict[str, int]) -> Path:
     """``CK+48/<emotion>/S###_###_########.png`` from ``{"anger": 2}``; subjects S010, S011, ..."""
     k = 0

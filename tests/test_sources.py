@@ -34,6 +34,7 @@ BUILDERS = {
     "rafdb": lambda r, m: synth.rafdb_basic(r, {"train_00001.jpg": 5, "test_0001.jpg": 1}),
     "rafdb-folders": lambda r, m: synth.rafdb_reupload(r, {"train/4/train_00001_aligned.jpg": 4, "test/1/t.jpg": 1}),
     "affectnet": lambda r, m: synth.affectnet(r, {"train_set": ["1", 3], "val_set": ["0"]}),
+    "affectnet-lists": lambda r, m: synth.affectnet_lists(r, {"training.csv": [1, 3], "validation.csv": [0]}),
     "ckplus": lambda r, m: synth.ckplus(r, {"anger": 1, "happy": 2}),
     "ckplus-official": lambda r, m: _fixed(m) or synth.ckplus_official(r, {"S005/001": (3, "1.0000000e+00")}),
     "jaffe": _jaffe,
@@ -140,7 +141,9 @@ def test_parallel_decoding_reports_the_first_bad_image_in_order(tmp_path, pooled
     assert skipped[0] == skipped[1] == ["img005.jpg", "img030.jpg", "late.jpg"]  # file order, any thread count
 
 
-@pytest.mark.parametrize("layout", ["ferplus", "ferplus-csv", "rafdb", "rafdb-folders", "affectnet", "labels-csv"])
+@pytest.mark.parametrize(
+    "layout", ["ferplus", "ferplus-csv", "rafdb", "rafdb-folders", "affectnet", "affectnet-lists", "labels-csv"]
+)
 def test_damaged_label_files_are_read_or_refused_with_a_data_error(tmp_path, layout):
     """Random damage to a dataset's label files (flipped, inserted, deleted bytes, a cut) never crashes an adapter:
     the dataset reads (bad records skipped and listed) or is a DataError naming a file."""
@@ -160,6 +163,9 @@ def test_damaged_label_files_are_read_or_refused_with_a_data_error(tmp_path, lay
             root, files, {"train": {"train_00001_aligned.jpg": 1}, "test": {"test_0001_aligned.jpg": 7}}
         )
         labels = sorted(root.rglob("*_labels.csv"))
+    elif layout == "affectnet-lists":
+        synth.affectnet_lists(root, {"training.csv": [1, 8, 3], "validation.csv": [0, 7]})
+        labels = sorted(root.rglob("*.csv"))
     elif layout == "labels-csv":
         synth.label_table(root, {"images/a.jpg": "happiness", "images/b.png": "sad", "images/c.jpg": "Contempt"})
         labels = [root / "data/legend.csv"]

@@ -54,3 +54,41 @@ def test_empty_affectnet_is_an_error(tmp_path):
     (tmp_path / "train_set/images").mkdir(parents=True)
     with pytest.raises(DataError):
         read_source(tmp_path, format="affectnet")
+
+
+def test_original_release_file_lists_crop_the_listed_box(tmp_path):
+    from ferkit.data.sources import jaffe
+    from ferkit.data.sources.affectnet import five_points
+    from ferkit.data.storage import decode_image
+    from ferkit.imaging import Detection, crop_face
+
+    root = synth.affectnet_lists(tmp_path, {"training.csv": [1, 8, 7], "validation.csv": [0]})
+    src = read_source(root)
+    assert src.format == "affectnet-lists"
+    assert src.ids.tolist() == ["1/a.jpg", "3/c.png", "4/d.jpg"]
+    assert [src.taxonomy.classes[i] for i in src.labels] == ["happy", "contempt", "neutral"]
+    assert src.splits.tolist() == ["train", "train", "test"]
+    assert [s.reason for s in src.skipped] == ["code 8 (none) is not an expression"]
+    photo = decode_image((root / "Manually_Annotated_Images/1/a.jpg").read_bytes(), "x", gray=False)
+    text = (root / "Manually_Annotated_file_lists/training.csv").read_text().splitlines()[1].split('"')[1]
+    marks = five_points(text)
+    assert marks.shape == (5, 2) and marks[0, 0] < marks[1, 0]  # the subject's right eye is on the image's left
+    expected = crop_face(photo, Detection((40.0, 50.0, 120.0, 110.0), 1.0, marks), jaffe.PREPROCESSING)
+    np.testing.assert_array_equal(src.images[0], expected)
+
+
+@pytest.mark.parametrize(
+    ("row", "match"),
+    [("9/missing.jpg,40,50,120,110,,1,0,0", "image '9/missing.jpg' is not in the dataset"),
+     ("1/a.jpg,40,50,0,110,,1,0,0", "empty face box"), ("1/a.jpg,40,50,120,110,,12,0,0", "unknown expression code 12"),
+     ("1/a.jpg,x,50,120,110,,1,0,0", "must be numbers"), ("1/a.jpg,40", "expected at least 7 fields"),
+     ("1/a.jpg,40,50,120,110,,2,0,0", r"1/a.jpg is listed again \(first: .*training.csv, row 2\)")],
+)  # fmt: skip
+def test_original_release_bad_rows_name_the_list_and_row(tmp_path, row, match):
+    root = synth.affectnet_lists(tmp_path, {"training.csv": [1]})
+    path = root / "Manually_Annotated_file_lists/training.csv"
+    path.write_text(path.read_text() + row + "\n")
+    with pytest.raises(DataError, match=match) as e:
+        read_source(root)
+    assert e.value.row == 3 and e.value.path.endswith("training.csv")
+    assert len(read_source(root, on_error="skip")) == 1

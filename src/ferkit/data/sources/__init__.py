@@ -50,6 +50,7 @@ ADAPTERS: dict[str, type[Adapter]] = {
         rafdb.BasicAdapter,
         rafdb.FolderAdapter,
         affectnet.Adapter,
+        affectnet.ListsAdapter,
         ckplus.Adapter,
         ckplus.OfficialAdapter,
         jaffe.Adapter,

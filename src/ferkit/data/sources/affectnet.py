@@ -13,13 +13,15 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 import numpy as np
 
 from ferkit.data.errors import ErrorPolicy
 from ferkit.data.sample import Sample, Split, one_hot
-from ferkit.data.storage import Encoded, Tree
+from ferkit.data.sources.text import column_names, csv_records, decode_text, first_line
+from ferkit.data.storage import Encoded, Tree, decode_image
 from ferkit.errors import DataError
 from ferkit.taxonomy import Taxonomy
 
@@ -79,3 +81,113 @@ class Adapter:
                 yield Sample(f"{set_name}/{key}", image, split, one_hot(TAXONOMY, TAXONOMY.classes[code]))
         if not found:
             raise DataError(tree.path, "no {train_set,val_set}/annotations/*_exp.npy found (AffectNet layout)")
+
+
+# ---- the original release: file lists with face boxes ------------------------------------------------------------
+
+LIST_SPLITS: dict[str, Split] = {"training.csv": "train", "validation.csv": "test"}
+LIST_COLUMNS = ("subdirectoryfilepath", "facex", "facey", "facewidth", "faceheight", "faciallandmarks", "expression")
+
+
+def _list_header(tree: Tree, name: str) -> dict[str, int] | None:
+    """The columns of an original-release file list (``subDirectory_filePath,face_x,...,expression,...``), or None."""
+    if not name.endswith(tuple(LIST_SPLITS)):
+        return None
+    names = column_names(first_line(decode_text(tree.head(name))), ",")
+    return {c: names.index(c) for c in LIST_COLUMNS} if set(LIST_COLUMNS) <= set(names) else None
+
+
+@dataclass(frozen=True)
+class BoxCrop(Encoded):
+    """An image's bytes and the face box (and landmarks) a file list gives for it; ``face()`` decodes the image and
+    crops that face as inference crops a detected one (so on the decoding thread pool, like any ``Encoded``)."""
+
+    box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    landmarks: np.ndarray | None = None
+
+    def face(self) -> np.ndarray:
+        from ferkit.data.sources.jaffe import PREPROCESSING
+        from ferkit.imaging import Detection, crop_face
+
+        image = decode_image(self.data, self.where, gray=False)
+        return crop_face(image, Detection(self.box, 1.0, self.landmarks), PREPROCESSING)
+
+
+def five_points(text: str) -> np.ndarray | None:
+    """ferkit's five landmarks (the subject's right and left eye centres, nose tip, right and left mouth corners)
+    from the 68 of a file list (``x1;y1;x2;y2;...``); None when the field is not 136 numbers."""
+    try:
+        pts = np.array([float(v) for v in text.replace(",", ";").split(";") if v.strip()], np.float32).reshape(68, 2)
+    except ValueError:
+        return None
+    return np.stack([pts[36:42].mean(0), pts[42:48].mean(0), pts[30], pts[48], pts[54]]).astype(np.float32)
+
+
+class ListsAdapter:
+    """AffectNet as first released: ``Manually_Annotated_file_lists/{training,validation}.csv`` (one row per image:
+    ``subDirectory_filePath``, the face box ``face_x, face_y, face_width, face_height``, 68 ``facial_landmarks``,
+    ``expression``, ...) and the images under ``Manually_Annotated_Images/``. Each face is cropped from its image at
+    the listed box, aligned by the eyes of its landmarks, as inference crops a detected face. Codes 8-10 are dropped
+    and counted, as in ``affectnet``; ``training.csv`` -> train, ``validation.csv`` -> test. The automatically
+    annotated list (noisy labels) is not read."""
+
+    name = "affectnet-lists"
+    taxonomy = TAXONOMY
+
+    @staticmethod
+    def detect(tree: Tree) -> bool:
+        return tree.focus is None and any(_list_header(tree, n) for n in tree.names())
+
+    @staticmethod
+    def cache_salt() -> str:
+        from ferkit.data.sources.jaffe import PREPROCESSING
+
+        return f"box crop\0{PREPROCESSING.to_dict()}"
+
+    @staticmethod
+    def read(tree: Tree, policy: ErrorPolicy) -> Iterator[Sample]:
+        by_tail = {"/".join(PurePosixPath(n).parts[-2:]): n for n in tree.images()}  # "689/737db2...jpg" -> name
+        seen: dict[str, str] = {}
+        for name in tree.names():
+            cols = _list_header(tree, name)
+            if cols is None:
+                continue
+            where, split = tree.where(name), LIST_SPLITS[PurePosixPath(name).name]
+            for line, row in csv_records(decode_text(tree.read(name)), where, policy):
+                if line == 1 or not any(f.strip() for f in row):
+                    continue
+                try:
+                    sample = _list_row(tree, row, cols, by_tail, where, line, split, policy)
+                    if sample is not None and sample.id in seen:
+                        raise DataError(where, f"{sample.id} is listed again (first: {seen[sample.id]})", row=line)
+                except DataError as e:
+                    policy.handle(e)
+                    continue
+                if sample is not None:
+                    seen[sample.id] = f"{where}, row {line}"
+                    yield sample
+
+
+def _list_row(tree: Tree, row: list[str], cols: dict[str, int], by_tail: dict[str, str], where: str, line: int,
+              split: Split, policy: ErrorPolicy) -> Sample | None:  # fmt: skip
+    """One file-list row as a sample; None for a code that is not an expression (dropped and counted)."""
+    if len(row) <= max(cols.values()):
+        raise DataError(where, f"expected at least {max(cols.values()) + 1} fields, found {len(row)}", row=line)
+    path = row[cols["subdirectoryfilepath"]].strip().replace("\\", "/")
+    image = by_tail.get("/".join(PurePosixPath(path).parts[-2:]))
+    if image is None:
+        raise DataError(where, f"image {path!r} is not in the dataset", row=line)
+    try:
+        code = int(float(row[cols["expression"]]))
+        x, y, w, h = (float(row[cols[c]]) for c in ("facex", "facey", "facewidth", "faceheight"))
+    except ValueError:
+        raise DataError(where, "expression and face box must be numbers", row=line) from None
+    if code in DROPPED_CODES:
+        policy.drop(f"{where}, row {line}", f"code {code} ({DROPPED_CODES[code]}) is not an expression")
+        return None
+    if not 0 <= code < len(TAXONOMY):
+        raise DataError(where, f"unknown expression code {code} (expected 0..10)", row=line)
+    if w <= 0 or h <= 0:
+        raise DataError(where, f"empty face box ({w:g} x {h:g})", row=line)
+    crop = BoxCrop(tree.read(image), tree.where(image), (x, y, w, h), five_points(row[cols["faciallandmarks"]]))
+    return Sample(path, crop, split, one_hot(TAXONOMY, TAXONOMY.classes[code]))
