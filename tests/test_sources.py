@@ -142,9 +142,19 @@ def test_parallel_decoding_reports_the_first_bad_image_in_order(tmp_path, pooled
 
 
 @pytest.mark.parametrize(
-    "layout", ["ferplus", "ferplus-csv", "rafdb", "rafdb-folders", "affectnet", "affectnet-lists", "labels-csv"]
+    "layout",
+    [
+        "ferplus",
+        "ferplus-csv",
+        "rafdb",
+        "rafdb-folders",
+        "affectnet",
+        "affectnet-lists",
+        "labels-csv",
+        "ckplus-official",
+    ],  # fmt: skip
 )
-def test_damaged_label_files_are_read_or_refused_with_a_data_error(tmp_path, layout):
+def test_damaged_label_files_are_read_or_refused_with_a_data_error(tmp_path, monkeypatch, layout):
     """Random damage to a dataset's label files (flipped, inserted, deleted bytes, a cut) never crashes an adapter:
     the dataset reads (bad records skipped and listed) or is a DataError naming a file."""
     root = tmp_path / "ds"
@@ -166,6 +176,10 @@ def test_damaged_label_files_are_read_or_refused_with_a_data_error(tmp_path, lay
     elif layout == "affectnet-lists":
         synth.affectnet_lists(root, {"training.csv": [1, 8, 3], "validation.csv": [0, 7]})
         labels = sorted(root.rglob("*.csv"))
+    elif layout == "ckplus-official":
+        _fixed(monkeypatch)
+        synth.ckplus_official(root, {"S005/001": (3, "1.0000000e+00"), "S006/002": (2, "7.0000000e+00")})
+        labels = sorted(root.rglob("*_emotion.txt"))
     elif layout == "labels-csv":
         synth.label_table(root, {"images/a.jpg": "happiness", "images/b.png": "sad", "images/c.jpg": "Contempt"})
         labels = [root / "data/legend.csv"]
