@@ -204,6 +204,34 @@ def class_folders(root: Path, files: dict[str, int], suffix: str = ".png") -> Pa
     return root
 
 
+def hf_parquet_file(path: Path, labels: list[int], seed: int = 0) -> Path:
+    """One parquet file as the Hugging Face hub writes it: an Image column of PNG faces (``face(seed)``, ...), a
+    ClassLabel ``label`` (FER-2013's names) and both features in the schema's "huggingface" metadata."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    names = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    features = {"image": {"_type": "Image"}, "label": {"names": names, "_type": "ClassLabel"}}
+    images = [{"bytes": cv2.imencode(".png", face(seed + i))[1].tobytes(), "path": f"{seed + i}.png"}
+              for i in range(len(labels))]  # fmt: skip
+    table = pa.table({"image": images, "label": pa.array(labels, pa.int64())})
+    table = table.replace_schema_metadata({"huggingface": json.dumps({"info": {"features": features}})})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path)
+    return path
+
+
+def hf_parquet(root: Path, splits: dict[str, list[int]]) -> Path:
+    """A Hugging Face download: ``{"train": [3, 0], "test": [6]}`` -> ``data/<split>-00000-of-00001.parquet``."""
+    k = 0
+    for split, labels in splits.items():
+        hf_parquet_file(root / "data" / f"{split}-00000-of-00001.parquet", labels, seed=k)
+        k += len(labels)
+    return root
+
+
 def label_table(root: Path, labels: dict[str, str], table: str = "data/legend.csv") -> Path:
     """Images named by a label table: ``{"images/a.jpg": "happiness"}`` -> the images (64 px) and ``table``
     (``user.id,image,emotion``, the file named without its folder, as in muxspace/facial_expressions)."""

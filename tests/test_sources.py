@@ -38,6 +38,7 @@ BUILDERS = {
     "ckplus": lambda r, m: synth.ckplus(r, {"anger": 1, "happy": 2}),
     "ckplus-official": lambda r, m: _fixed(m) or synth.ckplus_official(r, {"S005/001": (3, "1.0000000e+00")}),
     "jaffe": _jaffe,
+    "parquet": lambda r, m: synth.hf_parquet(r, {"train": [3, 0], "test": [6]}),
     "labels-csv": lambda r, m: synth.label_table(r, {"images/a.jpg": "happiness", "images/b.jpg": "ANGER"}),
     "folder": lambda r, m: synth.class_folders(r, {"happy": 2, "sad": 1}),
 }

@@ -22,7 +22,7 @@ import numpy as np
 from ferkit.data import kaggle
 from ferkit.data.errors import ErrorPolicy, OnError
 from ferkit.data.sample import Sample, SourceData, from_samples
-from ferkit.data.sources import affectnet, ckplus, fer2013, ferplus, folder, jaffe, rafdb, table
+from ferkit.data.sources import affectnet, ckplus, fer2013, ferplus, folder, jaffe, parquet, rafdb, table
 from ferkit.data.storage import Encoded, Tree
 from ferkit.errors import DataError
 from ferkit.taxonomy import Taxonomy
@@ -54,6 +54,7 @@ ADAPTERS: dict[str, type[Adapter]] = {
         ckplus.Adapter,
         ckplus.OfficialAdapter,
         jaffe.Adapter,
+        parquet.Adapter,
         table.Adapter,  # images named by a label table: before class folders, which such a tree may also have
         folder.Adapter,  # any <class>/* tree: always last
     )
@@ -66,7 +67,7 @@ PHOTO_VARIANTS = {folder.Adapter.name: folder.PhotosAdapter.name, table.Adapter.
 
 # Formats that read the one file a path names (with the companions beside it that the format needs); every other
 # format reads a folder or a zip, and is refused for a file rather than left to read the files beside it.
-FILE_FORMATS = (fer2013.CsvAdapter.name, ferplus.CsvAdapter.name)
+FILE_FORMATS = (fer2013.CsvAdapter.name, ferplus.CsvAdapter.name, parquet.Adapter.name)
 
 
 def adapter_for(fmt: str) -> type[Adapter] | None:

@@ -147,7 +147,7 @@ def _code(value: str, where: str, line: int, taxonomy: Taxonomy = TAXONOMY) -> i
     return int(f)
 
 
-def _face(value: str, where: str, line: int) -> np.ndarray:
+def face_from_pixels(value: str, where: str, line: int | None = None) -> np.ndarray:
     """Pixel values separated by spaces (or commas, semicolons) -> a 48x48 uint8 face; any square size is resized."""
     pixels = _integers(value)
     if pixels is None:
@@ -261,7 +261,7 @@ def read_csv_rows(
                 raise DataError(where, f"expected at least {width} fields, found {len(row)}", row=line)
             code = _code(row[cols["emotion"]], where, line, taxonomy)
             value = " ".join(row[cols["pixels"] : cols["pixels_last"] + 1]) if wide else row[cols["pixels"]]
-            image = _face(value, where, line)
+            image = face_from_pixels(value, where, line)
             usage = row[cols["usage"]].strip() if "usage" in cols else "Training"
             split = SPLIT_VALUES.get(re.sub(r"[\s_-]+", "", usage.lower()))  # "Public Test", "public_test"
             if split is None:
