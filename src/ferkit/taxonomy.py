@@ -78,7 +78,7 @@ def canonical_name(name: str) -> str | None:
     return ALIASES.get(name.strip().lower())
 
 
-def _match_key(name: str) -> str:
+def class_key(name: str) -> str:
     """The ferkit name of a spelling, or the lower-cased spelling itself when it has no alias."""
     return canonical_name(name) or name.strip().lower()
 
@@ -127,11 +127,11 @@ class Taxonomy:
         Returns:
             int64 array of len(self); entry i is the target index of class i, or -1 where it cannot map.
         """
-        target_names = [_match_key(c) for c in target.classes]
+        target_names = [class_key(c) for c in target.classes]
         table = np.full(len(self), -1, dtype=np.int64)
         for i, c in enumerate(self.classes):
-            if _match_key(c) in target_names:
-                table[i] = target_names.index(_match_key(c))
+            if class_key(c) in target_names:
+                table[i] = target_names.index(class_key(c))
         return table
 
     def subset(self, names: Iterable[str]) -> Taxonomy:

@@ -15,6 +15,7 @@ face is found and cropped by the inference crop (as for JAFFE); a photo without 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 
@@ -25,7 +26,7 @@ from ferkit.data.sample import Sample, Split, one_hot
 from ferkit.data.storage import Encoded, Tree, decode_image
 from ferkit.errors import DataError
 from ferkit.imaging import PHOTO_SIDE, header_size
-from ferkit.taxonomy import Taxonomy, canonical_name
+from ferkit.taxonomy import Taxonomy, class_key
 
 SPLIT_FOLDERS: dict[str, Split] = {
     "train": "train",
@@ -36,6 +37,17 @@ SPLIT_FOLDERS: dict[str, Split] = {
     "test": "test",
     "testing": "test",
 }
+
+
+# Words that name a split in a file's path (``train-00000-of-00001.parquet``, ``test_labels.csv``, ``PublicTest``).
+SPLIT_WORDS: dict[str, Split] = {**SPLIT_FOLDERS, "dev": "val", "publictest": "val", "privatetest": "test"}
+
+
+def split_in_name(name: str) -> Split | None:
+    """The split that the words of a path name, when they name exactly one (``data/validation-0000.parquet``)."""
+    words = set(re.split(r"[^a-z]+", name.lower()))
+    hits = {SPLIT_WORDS[w] for w in words if w in SPLIT_WORDS}
+    return hits.pop() if len(hits) == 1 else None
 
 
 def _layout(tree: Tree) -> tuple[str, bool]:
@@ -76,7 +88,7 @@ class Adapter:
             raise DataError(tree.path, "no class folders with images (expected <class>/* or <split>/<class>/*)")
         same: dict[str, list[str]] = {}
         for n in sorted(names):
-            same.setdefault(canonical_name(n) or n.strip().lower(), []).append(n)
+            same.setdefault(class_key(n), []).append(n)
         for cls, folders in same.items():
             if len(folders) > 1:
                 raise DataError(

@@ -29,17 +29,13 @@ from ferkit.data.errors import ErrorPolicy
 from ferkit.data.sample import Sample, Split, one_hot
 from ferkit.data.sources.fer2013 import COLUMNS, SPLIT_VALUES, face_from_pixels
 from ferkit.data.sources.fer2013 import TAXONOMY as FER2013
+from ferkit.data.sources.folder import split_in_name
 from ferkit.data.storage import Encoded, Tree
 from ferkit.errors import DataError
-from ferkit.taxonomy import Taxonomy, canonical_name
+from ferkit.taxonomy import Taxonomy, class_key
 
 SUFFIX = ".parquet"
 BATCH = 512  # rows read at a time: a batch of encoded faces, not the whole file
-PATH_SPLITS: dict[str, Split] = {
-    **{w: "train" for w in ("train", "training")},
-    **{w: "val" for w in ("val", "valid", "validation", "dev", "publictest")},
-    **{w: "test" for w in ("test", "testing", "privatetest")},
-}
 
 
 def _pyarrow() -> Any:
@@ -95,12 +91,6 @@ def _columns(pf: Any, where: str) -> tuple[str, str, str | None, str, list[str] 
     return image, labels[0], splits[0] if splits else None, image_kind, [str(n) for n in names] if names else None
 
 
-def _path_split(name: str) -> Split | None:
-    words = set(re.split(r"[^a-z]+", name.lower()))
-    hits = {PATH_SPLITS[w] for w in words if w in PATH_SPLITS}
-    return hits.pop() if len(hits) == 1 else None
-
-
 def _files(tree: Tree) -> list[str]:
     return [n for n in ([tree.focus] if tree.focus else tree.names()) if n and n.lower().endswith(SUFFIX)]
 
@@ -115,7 +105,7 @@ def _label_key(value: object, names: list[str] | None, where: str, row: int) -> 
             raise DataError(where, f"label {value!r} is not a code 0..{len(names) - 1} of {names}", row=row)
         value = names[code]
     text = str(value).strip()
-    return canonical_name(text) or text.lower()
+    return class_key(text)
 
 
 def _code(value: object) -> int | None:
@@ -139,7 +129,7 @@ def _records(tree: Tree, policy: ErrorPolicy) -> Iterator[tuple[str, int, object
             continue
         if names is None and kind == "pixels":  # FER-2013 converted to parquet: its codes, as the CSV's
             names = [*FER2013.classes, "contempt"]
-        path_split = _path_split(name) or "train"
+        path_split = split_in_name(name) or "train"
         cols = [image, label] + ([split_col] if split_col else [])
         row = 0
         for batch in pf.iter_batches(batch_size=BATCH, columns=cols):
@@ -183,7 +173,7 @@ class Adapter:
             for name, names in others:
                 if names != first[1]:
                     raise DataError(tree.where(name), f"its classes {names} differ from {first[0]}'s {first[1]}")
-            keys = [canonical_name(n) or n.strip().lower() for n in first[1]]
+            keys = [class_key(n) for n in first[1]]
             return Taxonomy(tuple(keys))
         found = {cls for *_, cls, _ in _records(tree, ErrorPolicy("skip"))}
         if not found:

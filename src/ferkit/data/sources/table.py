@@ -33,7 +33,7 @@ from ferkit.data.sources.folder import SPLIT_FOLDERS
 from ferkit.data.sources.text import DELIMITERS, column_names, csv_records, decode_text, first_line
 from ferkit.data.storage import Tree
 from ferkit.errors import DataError
-from ferkit.taxonomy import Taxonomy, canonical_name
+from ferkit.taxonomy import Taxonomy, class_key
 
 FILE_COLUMNS = ("image", "images", "img", "file", "filename", "files", "path", "filepath", "pth", "imagepath",
                 "imgpath", "imagename", "imagefile", "imageid", "imgname", "imgid", "picture", "photo")  # fmt: skip
@@ -73,13 +73,13 @@ class _Images:
             self.by_name.setdefault(base, []).append(n)
             self.by_stem.setdefault(base.rsplit(".", 1)[0], []).append(n)
 
-    def find(self, value: str, folder: str) -> list[str]:
+    def find(self, value: str, base: str) -> list[str]:
         v = value.strip().replace("\\", "/")  # Windows separators too
         while v.startswith(("./", "/")):
             v = v[1:] if v.startswith("/") else v[2:]
         if not v:
             return []
-        for cand in (posixpath.normpath(f"{folder}{v}"), v):  # data/../images/a.png = images/a.png
+        for cand in (posixpath.normpath(f"{base}{v}"), v):  # data/../images/a.png = images/a.png
             if cand in self.names:
                 return [cand]
         base = PurePosixPath(v).name.lower()
@@ -100,9 +100,9 @@ def _tables(tree: Tree) -> list[tuple[str, tuple[str, int, int, int | None]]]:
         if header is None:
             continue
         images = images or _Images(tree)
-        folder = _folder_of(name)
+        base = _folder_of(name)
         rows = [r for _, r in csv_records(text, name, ErrorPolicy("skip"), header[0])][1 : PROBE_ROWS + 1]
-        if any(len(r) > header[1] and images.find(r[header[1]], folder) for r in rows):
+        if any(len(r) > header[1] and images.find(r[header[1]], base) for r in rows):
             found.append((name, header))
     return found
 
@@ -112,23 +112,13 @@ def _folder_of(name: str) -> str:
     return name.rsplit("/", 1)[0] + "/" if "/" in name else ""
 
 
-def _label_key(label: str) -> str:
-    return canonical_name(label) or label.strip().lower()
-
-
-def _split_of_table(name: str) -> Split | None:
-    words = re.split(r"[^a-z]+", PurePosixPath(name).stem.lower())
-    hits = {SPLIT_FOLDERS[w] for w in words if w in SPLIT_FOLDERS}
-    return hits.pop() if len(hits) == 1 else None
-
-
 def _rows(tree: Tree, policy: ErrorPolicy) -> Iterator[tuple[str, int, str, str, Split | None]]:
     """(table, file line, image name, label as written, split or None) of every good row of every table. An image
     listed twice is an error at its second row (a face counted twice, or with two labels)."""
     images, seen = _Images(tree), {}
     for name, (delimiter, file_col, label_col, split_col) in _tables(tree):
-        where, folder = tree.where(name), _folder_of(name)
-        table_split = _split_of_table(name)
+        where, base = tree.where(name), _folder_of(name)
+        table_split = folder.split_in_name(PurePosixPath(name).stem)
         width = max(c for c in (file_col, label_col, split_col) if c is not None) + 1
         for line, row in csv_records(decode_text(tree.read(name)), where, policy, delimiter):
             if line == 1 or not any(f.strip() for f in row):  # the header; blank lines
@@ -136,7 +126,7 @@ def _rows(tree: Tree, policy: ErrorPolicy) -> Iterator[tuple[str, int, str, str,
             try:
                 if len(row) < width:
                     raise DataError(where, f"expected at least {width} fields, found {len(row)}", row=line)
-                hits = images.find(row[file_col], folder)
+                hits = images.find(row[file_col], base)
                 if len(hits) != 1:
                     what = f"{len(hits)} images ({', '.join(hits[:3])})" if hits else "no image in the dataset"
                     raise DataError(where, f"file {row[file_col].strip()!r} names {what}", row=line)
@@ -171,7 +161,7 @@ class Adapter:
     @staticmethod
     def taxonomy_of(tree: Tree) -> Taxonomy:
         """The labels of the tables, one class per spelling group: its ferkit name, or the label lower-cased."""
-        classes = {_label_key(label) for *_, label, _ in _rows(tree, ErrorPolicy("skip"))}
+        classes = {class_key(label) for *_, label, _ in _rows(tree, ErrorPolicy("skip"))}
         if not classes:
             raise DataError(tree.path, "no label table row names an image with a label")
         return Taxonomy(tuple(sorted(classes)))
@@ -210,4 +200,4 @@ def _read(tree: Tree, policy: ErrorPolicy, photos: bool) -> Iterator[Sample]:
         if split is None:
             top = name.split("/", 1)[0].lower() if "/" in name else ""
             split = SPLIT_FOLDERS.get(top, "train")
-        yield Sample(name, image, split, one_hot(taxonomy, _label_key(label)))
+        yield Sample(name, image, split, one_hot(taxonomy, class_key(label)))
