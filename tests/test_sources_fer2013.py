@@ -242,3 +242,15 @@ def test_a_file_given_with_its_format_is_read_itself_never_a_csv_beside_it(tmp_p
         read_source(other, format="fer2013-csv")
     assert e.value.path.endswith("labels.csv")
     assert len(read_source(tmp_path / "fer2013.csv", format="fer2013-csv")) == 3
+
+
+def test_csv_files_joined_end_to_end_read_as_one(tmp_path):
+    """cat a.csv b.csv: the second header is not a row (it was an error, "emotion 'emotion' is neither a code")."""
+    a = synth.fer2013_csv(tmp_path / "a.csv", [(0, "Training"), (3, "PublicTest")])
+    b = synth.fer2013_csv(tmp_path / "b.csv", [(6, "PrivateTest")], seed=5)
+    joined = tmp_path / "joined.csv"
+    joined.write_bytes(a.read_bytes() + b.read_bytes())
+    src = read_source(joined)
+    assert [src.taxonomy.classes[i] for i in src.labels] == ["angry", "happy", "neutral"]
+    assert src.splits.tolist() == ["train", "val", "test"]
+    np.testing.assert_array_equal(src.images[2], synth.face(5))

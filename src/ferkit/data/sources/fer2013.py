@@ -245,16 +245,19 @@ def read_csv_rows(
     data: bytes, where: str, policy: ErrorPolicy, taxonomy: Taxonomy = TAXONOMY
 ) -> Iterator[tuple[int, Sample]]:
     """Parse FER-2013 style CSV bytes; yields (0-based index among the data rows, sample), targets over
-    ``taxonomy`` (``csv_taxonomy``). Blank lines are not rows. Row numbers in errors are 1-based file lines (the
-    header, if the file has one, is line 1)."""
+    ``taxonomy`` (``csv_taxonomy``). Blank lines, and the header line repeated (files joined end to end), are not
+    rows. Row numbers in errors are 1-based file lines (the header, if the file has one, is line 1)."""
     text = decode_text(data)
     delimiter, cols, start = _header(text, where)
     width = max(cols.values()) + 1
     wide = "pixels_last" in cols  # one column per pixel
+    header = [f.strip() for f in first_line(text).lstrip("\ufeff").split(delimiter)] if start == 2 else None
     idx = -1
     for line, row in csv_records(text, where, policy, delimiter):
         if line < start or not any(field.strip() for field in row):  # the header line; blank lines
             continue
+        if header is not None and len(row) == len(header) and [f.strip() for f in row] == header:
+            continue  # the header again: CSV files joined end to end (cat a.csv b.csv)
         idx += 1
         try:
             if len(row) < width:
