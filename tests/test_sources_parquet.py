@@ -85,3 +85,13 @@ def test_a_parquet_file_without_labels_says_so(tmp_path):
     pq.write_table(pa.table({"image": pa.array([_png(0)], pa.binary())}), tmp_path / "x.parquet")
     with pytest.raises(DataError, match="no label column"):
         read_source(tmp_path / "x.parquet")
+
+
+def test_a_row_group_too_large_to_unpack_is_refused(tmp_path, monkeypatch):
+    from ferkit.data.sources import parquet
+
+    synth.hf_parquet_file(tmp_path / "train.parquet", [1, 2])
+    monkeypatch.setattr(parquet, "MAX_UNPACKED_BYTES", 100)  # the real limit is 2 GiB; the faces here ~1 KB
+    with pytest.raises(DataError, match="a row group unpacks to .* smaller row groups") as e:
+        read_source(tmp_path)
+    assert e.value.path.endswith("train.parquet")

@@ -30,7 +30,7 @@ from ferkit.data.sample import Sample, Split, one_hot
 from ferkit.data.sources.fer2013 import COLUMNS, SPLIT_VALUES, face_from_pixels
 from ferkit.data.sources.fer2013 import TAXONOMY as FER2013
 from ferkit.data.sources.folder import split_in_name
-from ferkit.data.storage import Encoded, Tree
+from ferkit.data.storage import MAX_UNPACKED_BYTES, Encoded, Tree
 from ferkit.errors import DataError
 from ferkit.taxonomy import Taxonomy, class_key
 
@@ -47,12 +47,19 @@ def _pyarrow() -> Any:
 
 
 def _open(tree: Tree, name: str) -> Any:
-    """A pyarrow ParquetFile of one file of the tree; a DataError naming it when it is not one."""
+    """A pyarrow ParquetFile of one file of the tree; a DataError naming it when it is not one, or when a row group
+    would unpack to more than ``MAX_UNPACKED_BYTES`` (a parquet bomb: pyarrow reads a row group at once)."""
     pq = _pyarrow()
     try:
-        return pq.ParquetFile(io.BytesIO(tree.read(name)))
+        pf = pq.ParquetFile(io.BytesIO(tree.read(name)))
+        sizes = [pf.metadata.row_group(i).total_byte_size for i in range(pf.metadata.num_row_groups)]
     except Exception as e:  # noqa: BLE001  pyarrow's errors (ArrowInvalid, OSError, ...) on a damaged file
         raise DataError(tree.where(name), f"not a readable parquet file ({type(e).__name__}: {e})") from None
+    if sizes and max(sizes) > MAX_UNPACKED_BYTES:
+        limit = f"{MAX_UNPACKED_BYTES / 2**30:.0f} GiB"
+        raise DataError(tree.where(name), f"a row group unpacks to {max(sizes) / 2**30:.1f} GiB, over the {limit} "
+                        "read into memory at once: write it in smaller row groups")  # fmt: skip
+    return pf
 
 
 def _columns(pf: Any, where: str) -> tuple[str, str, str | None, str, list[str] | None]:
