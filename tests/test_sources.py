@@ -153,7 +153,8 @@ def test_parallel_decoding_reports_the_first_bad_image_in_order(tmp_path, pooled
         "affectnet-lists",
         "labels-csv",
         "ckplus-official",
-    ],  # fmt: skip
+        "parquet",
+    ],
 )
 def test_damaged_label_files_are_read_or_refused_with_a_data_error(tmp_path, monkeypatch, layout):
     """Random damage to a dataset's label files (flipped, inserted, deleted bytes, a cut) never crashes an adapter:
@@ -181,6 +182,9 @@ def test_damaged_label_files_are_read_or_refused_with_a_data_error(tmp_path, mon
         _fixed(monkeypatch)
         synth.ckplus_official(root, {"S005/001": (3, "1.0000000e+00"), "S006/002": (2, "7.0000000e+00")})
         labels = sorted(root.rglob("*_emotion.txt"))
+    elif layout == "parquet":
+        synth.hf_parquet(root, {"train": [3, 0, 6], "test": [1]})
+        labels = sorted(root.rglob("*.parquet"))
     elif layout == "labels-csv":
         synth.label_table(root, {"images/a.jpg": "happiness", "images/b.png": "sad", "images/c.jpg": "Contempt"})
         labels = [root / "data/legend.csv"]

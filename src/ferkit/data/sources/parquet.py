@@ -139,9 +139,8 @@ def _records(tree: Tree, policy: ErrorPolicy) -> Iterator[tuple[str, int, object
         path_split = split_in_name(name) or "train"
         cols = [image, label] + ([split_col] if split_col else [])
         row = 0
-        for batch in pf.iter_batches(batch_size=BATCH, columns=cols):
-            data = batch.to_pydict()
-            for i in range(batch.num_rows):
+        for data in _batches(pf, cols, where, policy):
+            for i in range(len(data[label])):
                 row += 1
                 try:
                     cls = _label_key(data[label][i], names, where, row)
@@ -154,6 +153,21 @@ def _records(tree: Tree, policy: ErrorPolicy) -> Iterator[tuple[str, int, object
                     policy.handle(e)
                     continue
                 yield name, row, data[image][i], cls, split
+
+
+def _batches(pf: Any, cols: list[str], where: str, policy: ErrorPolicy) -> Iterator[dict[str, list]]:
+    """The file's rows, ``BATCH`` at a time, as columns of Python values; a page that does not decode (a damaged
+    file) goes to ``policy`` as the file's error, and the rest of the file is not read."""
+    batches = pf.iter_batches(batch_size=BATCH, columns=cols)
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except Exception as e:  # noqa: BLE001  pyarrow's errors on damaged pages
+            policy.handle(DataError(where, f"a damaged part of the file ({type(e).__name__}: {e})"))
+            return
+        yield batch.to_pydict()
 
 
 class Adapter:
@@ -193,6 +207,8 @@ class Adapter:
         kinds = {n: _columns(_open(tree, n), tree.where(n))[3] for n in _files(tree)}
         for name, row, value, cls, split in _records(tree, policy):
             try:
+                if cls not in taxonomy.classes:  # a file without the ClassLabel that the others have
+                    raise DataError(tree.where(name), f"label {cls!r} is not one of {list(taxonomy)}", row=row)
                 image = _image(value, kinds[name], tree.where(name), row)
             except DataError as e:
                 policy.handle(e)
