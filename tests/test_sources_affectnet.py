@@ -80,7 +80,9 @@ def test_original_release_file_lists_crop_the_listed_box(tmp_path):
 @pytest.mark.parametrize(
     ("row", "match"),
     [("9/missing.jpg,40,50,120,110,,1,0,0", "image '9/missing.jpg' is not in the dataset"),
-     ("1/a.jpg,40,50,0,110,,1,0,0", "empty face box"), ("1/a.jpg,40,50,120,110,,12,0,0", "unknown expression code 12"),
+     ("1/a.jpg,40,50,0,110,,1,0,0", "empty or undefined face box"),
+     ("1/a.jpg,40,nan,120,110,,1,0,0", "empty or undefined face box"),
+     ("1/a.jpg,40,50,120,110,,12,0,0", "unknown expression code 12"),
      ("1/a.jpg,x,50,120,110,,1,0,0", "must be numbers"), ("1/a.jpg,40", "expected at least 7 fields"),
      ("1/a.jpg,40,50,120,110,,2,0,0", r"1/a.jpg is listed again \(first: .*training.csv, row 2\)")],
 )  # fmt: skip
@@ -92,3 +94,20 @@ def test_original_release_bad_rows_name_the_list_and_row(tmp_path, row, match):
         read_source(root)
     assert e.value.row == 3 and e.value.path.endswith("training.csv")
     assert len(read_source(root, on_error="skip")) == 1
+
+
+def test_a_listed_box_that_frames_no_face_of_its_image_is_an_error(tmp_path):
+    """A damaged list can give any box: one outside the image, or far larger than it (which would make the crop
+    allocate gigabytes), is an error naming the image, never a crop of nothing."""
+    root = synth.affectnet_lists(tmp_path, {"training.csv": [1, 2, 3]})
+    path = root / "Manually_Annotated_file_lists/training.csv"
+    lines = path.read_text().splitlines()
+    lines[2] = lines[2].replace(",40,50,120,110,", ",900,50,120,110,")  # right of the 200 px image
+    lines[3] = lines[3].replace(",40,50,120,110,", ",0,0,1e9,1e9,")
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(
+        DataError, match=r"face box \(900.0, 50.0, 120.0, 110.0\) does not frame a face of this 200x200"
+    ):
+        read_source(root)
+    src = read_source(root, on_error="skip")
+    assert src.ids.tolist() == ["1/a.jpg"] and len(src.skipped) == 2

@@ -11,6 +11,7 @@ AffectNet accuracies are val_set accuracies; ferkit names it ``test`` so that mo
 from __future__ import annotations
 
 import io
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -110,6 +111,9 @@ class BoxCrop(Encoded):
         from ferkit.imaging import Detection, crop_face
 
         image = decode_image(self.data, self.where, gray=False)
+        (h, w), (x, y, bw, bh) = image.shape[:2], self.box
+        if x >= w or y >= h or x + bw <= 0 or y + bh <= 0 or max(bw, bh) > 2 * max(w, h):
+            raise DataError(self.where, f"face box {self.box} does not frame a face of this {w}x{h} image")
         return crop_face(image, Detection(self.box, 1.0, self.landmarks), PREPROCESSING)
 
 
@@ -187,7 +191,7 @@ def _list_row(tree: Tree, row: list[str], cols: dict[str, int], by_tail: dict[st
         return None
     if not 0 <= code < len(TAXONOMY):
         raise DataError(where, f"unknown expression code {code} (expected 0..10)", row=line)
-    if w <= 0 or h <= 0:
-        raise DataError(where, f"empty face box ({w:g} x {h:g})", row=line)
+    if not all(math.isfinite(v) for v in (x, y, w, h)) or w <= 0 or h <= 0:
+        raise DataError(where, f"empty or undefined face box ({x:g}, {y:g}, {w:g} x {h:g})", row=line)
     crop = BoxCrop(tree.read(image), tree.where(image), (x, y, w, h), five_points(row[cols["faciallandmarks"]]))
     return Sample(path, crop, split, one_hot(TAXONOMY, TAXONOMY.classes[code]))
