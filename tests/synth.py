@@ -224,7 +224,10 @@ def hf_parquet_file(path: Path, labels: list[int], seed: int = 0) -> Path:
 
 
 def hf_parquet(root: Path, splits: dict[str, list[int]]) -> Path:
-    """A Hugging Face download: ``{"train": [3, 0], "test": [6]}`` -> ``data/<split>-00000-of-00001.parquet``."""
+    """A Hugging Face download: ``{"train": [3, 0], "test": [6]}`` -> ``data/<split>-00000-of-00001.parquet`` beside
+    the dataset card (``README.md``)."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "README.md").write_text("---\ndataset_info:\n  features:\n  - name: image\n    dtype: image\n---\n")
     k = 0
     for split, labels in splits.items():
         hf_parquet_file(root / "data" / f"{split}-00000-of-00001.parquet", labels, seed=k)

@@ -31,14 +31,14 @@ def test_a_hugging_face_download_reads_its_class_labels_and_splits(tmp_path):
     src = read_source(tmp_path)
     assert src.taxonomy.classes == tuple(FER)  # the ClassLabel's order
     assert _by_id(src) == {
-        "train-00000-of-00001.parquet:1": ("happy", "train"),
-        "train-00000-of-00001.parquet:2": ("angry", "train"),
-        "train-00000-of-00001.parquet:3": ("neutral", "train"),
-        "validation-00000-of-00001.parquet:1": ("sad", "val"),
-        "test-00000-of-00001.parquet:1": ("surprise", "test"),
+        "data/train-00000-of-00001.parquet:1": ("happy", "train"),
+        "data/train-00000-of-00001.parquet:2": ("angry", "train"),
+        "data/train-00000-of-00001.parquet:3": ("neutral", "train"),
+        "data/validation-00000-of-00001.parquet:1": ("sad", "val"),
+        "data/test-00000-of-00001.parquet:1": ("surprise", "test"),
     }
     order = src.ids.tolist()
-    np.testing.assert_array_equal(src.images[order.index("train-00000-of-00001.parquet:2")], synth.face(1))
+    np.testing.assert_array_equal(src.images[order.index("data/train-00000-of-00001.parquet:2")], synth.face(1))
     one = read_source(tmp_path / "data/test-00000-of-00001.parquet")  # one file, named
     assert len(one) == 1 and one.splits.tolist() == ["test"]
 
@@ -95,3 +95,20 @@ def test_a_row_group_too_large_to_unpack_is_refused(tmp_path, monkeypatch):
     with pytest.raises(DataError, match="a row group unpacks to .* smaller row groups") as e:
         read_source(tmp_path)
     assert e.value.path.endswith("train.parquet")
+
+
+@pytest.mark.parametrize("writer", [pa.ipc.new_stream, pa.ipc.new_file])
+def test_save_to_disk_arrow_files_read_like_parquet(tmp_path, writer):
+    """``datasets``' save_to_disk writes Arrow streams (``train/data-00000-of-00001.arrow``) with the same
+    Hugging Face metadata; Arrow files with a footer read too."""
+    for split, labels, seed in [("train", [3, 0], 0), ("test", [6], 5)]:
+        table = pq.read_table(synth.hf_parquet_file(tmp_path / f"tmp/{split}.parquet", labels, seed=seed))
+        (tmp_path / "fer" / split).mkdir(parents=True)
+        with writer(str(tmp_path / "fer" / split / "data-00000-of-00001.arrow"), table.schema) as w:
+            w.write_table(table, max_chunksize=1)  # several record batches
+    src = read_source(tmp_path / "fer")
+    assert src.format == "parquet" and src.taxonomy.classes == tuple(FER)
+    assert sorted(_by_id(src).values()) == [("angry", "train"), ("happy", "train"), ("neutral", "test")]
+    np.testing.assert_array_equal(
+        src.images[src.ids.tolist().index("train/data-00000-of-00001.arrow:2")], synth.face(1)
+    )

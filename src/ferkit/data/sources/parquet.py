@@ -1,4 +1,5 @@
-"""Parquet files of faces and labels: Hugging Face dataset downloads (``data/train-00000-of-00001.parquet``, ...).
+"""Parquet files of faces and labels: Hugging Face dataset downloads (``data/train-00000-of-00001.parquet``, ...),
+and the Arrow files of ``datasets``' ``save_to_disk`` (``train/data-00000-of-00001.arrow``).
 
 An image column holds encoded image files (Hugging Face's ``Image`` feature: a struct of ``bytes`` and ``path``, or
 plain binary), or FER-2013's ``pixels`` strings; a label column holds codes or names. Read with pyarrow
@@ -22,7 +23,6 @@ import io
 import json
 import re
 from collections.abc import Iterator
-from pathlib import PurePosixPath
 from typing import Any
 
 from ferkit.data.errors import ErrorPolicy
@@ -34,7 +34,7 @@ from ferkit.data.storage import MAX_UNPACKED_BYTES, Encoded, Tree
 from ferkit.errors import DataError
 from ferkit.taxonomy import Taxonomy, class_key
 
-SUFFIX = ".parquet"
+SUFFIXES = (".parquet", ".arrow")
 BATCH = 512  # rows read at a time: a batch of encoded faces, not the whole file
 
 
@@ -46,11 +46,36 @@ def _pyarrow() -> Any:
     return pq
 
 
+class _ArrowStream:
+    """An Arrow IPC file or stream (what ``datasets``' ``save_to_disk`` and its cache write: ``data-00000-of-00001
+    .arrow``) behind the part of pyarrow's ``ParquetFile`` used here. Uncompressed: it unpacks to its own size."""
+
+    def __init__(self, data: bytes) -> None:
+        import pyarrow as pa
+
+        try:
+            self._reader = pa.ipc.open_stream(data)
+        except pa.ArrowInvalid:
+            self._reader = pa.ipc.open_file(data)
+        self.schema_arrow = self._reader.schema
+
+    def iter_batches(self, batch_size: int, columns: list[str]) -> Iterator[Any]:
+        batches = (self._reader.get_batch(i) for i in range(self._reader.num_record_batches)) if hasattr(
+            self._reader, "get_batch") else self._reader  # fmt: skip
+        for batch in batches:
+            batch = batch.select(columns)
+            for start in range(0, batch.num_rows, batch_size):
+                yield batch.slice(start, batch_size)
+
+
 def _open(tree: Tree, name: str) -> Any:
-    """A pyarrow ParquetFile of one file of the tree; a DataError naming it when it is not one, or when a row group
-    would unpack to more than ``MAX_UNPACKED_BYTES`` (a parquet bomb: pyarrow reads a row group at once)."""
+    """A pyarrow ParquetFile (or an ``_ArrowStream``) of one file of the tree; a DataError naming it when it is not
+    one, or when a row group would unpack to more than ``MAX_UNPACKED_BYTES`` (a parquet bomb: pyarrow reads a row
+    group at once)."""
     pq = _pyarrow()
     try:
+        if name.lower().endswith(".arrow"):
+            return _ArrowStream(tree.read(name))
         pf = pq.ParquetFile(io.BytesIO(tree.read(name)))
         sizes = [pf.metadata.row_group(i).total_byte_size for i in range(pf.metadata.num_row_groups)]
     except Exception as e:  # noqa: BLE001  pyarrow's errors (ArrowInvalid, OSError, ...) on a damaged file
@@ -99,7 +124,7 @@ def _columns(pf: Any, where: str) -> tuple[str, str, str | None, str, list[str] 
 
 
 def _files(tree: Tree) -> list[str]:
-    return [n for n in ([tree.focus] if tree.focus else tree.names()) if n and n.lower().endswith(SUFFIX)]
+    return [n for n in ([tree.focus] if tree.focus else tree.names()) if n and n.lower().endswith(SUFFIXES)]
 
 
 def _label_key(value: object, names: list[str] | None, where: str, row: int) -> str:
@@ -213,7 +238,7 @@ class Adapter:
             except DataError as e:
                 policy.handle(e)
                 continue
-            yield Sample(f"{PurePosixPath(name).name}:{row}", image, split, one_hot(taxonomy, cls))
+            yield Sample(f"{name}:{row}", image, split, one_hot(taxonomy, cls))
 
 
 def _image(value: object, kind: str, where: str, row: int) -> Encoded | Any:
