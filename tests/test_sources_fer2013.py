@@ -254,3 +254,15 @@ def test_csv_files_joined_end_to_end_read_as_one(tmp_path):
     assert [src.taxonomy.classes[i] for i in src.labels] == ["angry", "happy", "neutral"]
     assert src.splits.tolist() == ["train", "val", "test"]
     np.testing.assert_array_equal(src.images[2], synth.face(5))
+
+
+def test_a_utf16_csv_as_excel_saves_unicode_text_reads_the_same(tmp_path):
+    """Excel's "Unicode Text": UTF-16 LE with a BOM, tab-delimited; a 7 for contempt is found in it too."""
+    path = synth.fer2013_csv(tmp_path / "fer2013.csv", [(0, "Training"), (3, "PublicTest"), (7, "PrivateTest")])
+    text = path.read_text().replace(",", "\t")
+    excel = tmp_path / "excel.csv"
+    excel.write_bytes(b"\xff\xfe" + text.encode("utf-16-le"))
+    a, b = read_source(path), read_source(excel)
+    assert b.taxonomy == a.taxonomy and b.taxonomy.classes[-1] == "contempt"
+    assert b.labels.tolist() == a.labels.tolist() and b.splits.tolist() == a.splits.tolist()
+    np.testing.assert_array_equal(a.images, b.images)

@@ -21,7 +21,7 @@ import numpy as np
 
 from ferkit.data.errors import ErrorPolicy
 from ferkit.data.sample import FACE_SIZE, Sample, Split
-from ferkit.data.sources.text import DELIMITERS, column_names, csv_records, decode_text, first_line
+from ferkit.data.sources.text import DELIMITERS, as_utf8, column_names, csv_records, decode_text, first_line
 from ferkit.data.storage import Encoded, Tree
 from ferkit.errors import DataError
 from ferkit.imaging import to_face
@@ -221,6 +221,7 @@ def csv_taxonomy(data: bytes, where: str) -> Taxonomy:
     """FER-2013's 7 classes, then any other ferkit class the emotion column names (``contempt``, ``confused``), in
     the ferkit order: a CSV labelled by name with contempt is an 8-class source. So is one with the code 7 (CK+'s
     ``ckextended.csv``: FER-2013's codes 0..6, then 7 for contempt)."""
+    data = as_utf8(data)
     lowered = data.lower()
     if not any(a.encode() in lowered for a in OTHER_NAMES):  # the usual case, codes 0..6 or FER-2013 names
         first = first_line(decode_text(data[: 1 << 20]))
@@ -247,7 +248,7 @@ def read_csv_rows(
     """Parse FER-2013 style CSV bytes; yields (0-based index among the data rows, sample), targets over
     ``taxonomy`` (``csv_taxonomy``). Blank lines, and the header line repeated (files joined end to end), are not
     rows. Row numbers in errors are 1-based file lines (the header, if the file has one, is line 1)."""
-    text = decode_text(data)
+    text = decode_text(data)  # UTF-16 too
     delimiter, cols, start = _header(text, where)
     width = max(cols.values()) + 1
     wide = "pixels_last" in cols  # one column per pixel

@@ -1,8 +1,8 @@
 """Label files as text: decoding and CSV records, shared by the adapters that read CSV or text label files.
 
-A label file in any encoding reads (UTF-8 with or without BOM, else Latin-1, which decodes every byte), so that a
-stray accented byte reaches the row check that names it instead of failing the whole file; a line the csv module
-cannot split is that line's error, not a traceback.
+A label file in any encoding reads (UTF-16 with a BOM, as Excel's "Unicode Text" writes it; UTF-8 with or without a
+BOM; else Latin-1, which decodes every byte), so that a stray accented byte reaches the row check that names it
+instead of failing the whole file; a line the csv module cannot split is that line's error, not a traceback.
 """
 
 from __future__ import annotations
@@ -29,12 +29,23 @@ def column_names(line: str, delimiter: str) -> list[str]:
     return [re.sub(r"[^a-z0-9]", "", n.lower()) for n in line.split(delimiter)]
 
 
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")  # Excel's "Unicode Text" export: UTF-16 with a BOM, tab-delimited
+
+
 def decode_text(data: bytes) -> str:
-    """Label-file bytes as text: UTF-8 (a BOM dropped), else Latin-1."""
+    """Label-file bytes as text: UTF-16 with its BOM (a last odd byte of a cut head dropped), UTF-8 (a BOM
+    dropped), else Latin-1."""
+    if data[:2] in UTF16_BOMS:
+        return data[: len(data) // 2 * 2].decode("utf-16", errors="replace")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         return data.decode("latin-1")
+
+
+def as_utf8(data: bytes) -> bytes:
+    """UTF-16 label-file bytes (with a BOM) as UTF-8, for readers that also scan the raw bytes; others as they are."""
+    return decode_text(data).encode() if data[:2] in UTF16_BOMS else data
 
 
 def csv_records(text: str, where: str, policy: ErrorPolicy, delimiter: str = ",") -> Iterator[tuple[int, list[str]]]:
