@@ -266,3 +266,15 @@ def test_a_utf16_csv_as_excel_saves_unicode_text_reads_the_same(tmp_path):
     assert b.taxonomy == a.taxonomy and b.taxonomy.classes[-1] == "contempt"
     assert b.labels.tolist() == a.labels.tolist() and b.splits.tolist() == a.splits.tolist()
     np.testing.assert_array_equal(a.images, b.images)
+
+
+def test_a_csv_with_old_mac_line_endings_keeps_its_splits(tmp_path):
+    """Lines ended by \r alone ("CSV (Macintosh)"): the header used to run into the first row, the Usage column was
+    not found, and every face silently became a training face."""
+    path = synth.fer2013_csv(tmp_path / "fer2013.csv", [(0, "Training"), (3, "PublicTest"), (7, "PrivateTest")])
+    mac = tmp_path / "mac.csv"
+    mac.write_bytes(path.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r"))
+    a, b = read_source(path), read_source(mac)
+    assert b.splits.tolist() == ["train", "val", "test"] and b.labels.tolist() == a.labels.tolist()
+    assert b.taxonomy.classes[-1] == "contempt"
+    np.testing.assert_array_equal(a.images, b.images)

@@ -203,7 +203,7 @@ def _a_row_starts_with_7(data: bytes, start: int) -> bool:
     parsing pass for files whose emotion column comes first (FER-2013, Kaggle's icml_face_data.csv). numpy finds the
     line starts of FER-2013's 300 MB in a tenth of a second, where a regex over the whole file took 6 s."""
     raw = np.frombuffer(data, np.uint8)
-    starts = np.flatnonzero(raw[start:-1] == ord("\n")) + start + 1
+    starts = np.flatnonzero((raw[start:-1] == ord("\n")) | (raw[start:-1] == ord("\r"))) + start + 1  # \r: old Mac
     if start == 0:
         starts = np.concatenate([[0], starts])
     candidates = starts[np.isin(raw[starts], np.frombuffer(b'7" \t', np.uint8))] if len(raw) else starts
@@ -226,7 +226,8 @@ def csv_taxonomy(data: bytes, where: str) -> Taxonomy:
     if not any(a.encode() in lowered for a in OTHER_NAMES):  # the usual case, codes 0..6 or FER-2013 names
         first = first_line(decode_text(data[: 1 << 20]))
         _, cols, start = _header(first, where)
-        header_end = max(data.find(b"\n"), 0) if start == 2 else 0
+        end = re.search(rb"[\r\n]", data[: 1 << 20])
+        header_end = (end.start() if end else len(data)) if start == 2 else 0  # where the header's line ends
         if cols["emotion"] == 0 and not _a_row_starts_with_7(data, header_end):
             return TAXONOMY  # no parsing pass: a byte search found no row starting with the code 7
     text = decode_text(data)

@@ -20,8 +20,10 @@ DELIMITERS = ",;\t|"  # tried in this order on a header line
 
 
 def first_line(text: str) -> str:
-    """The first line of text, without its line ending."""
-    return text.partition("\n")[0].rstrip("\r")
+    """The first line of text, without its line ending: \n, \r\n, or \r alone (old Mac "CSV (Macintosh)" files,
+    whose header would otherwise run into the first row)."""
+    end = re.search(r"[\r\n]", text)
+    return text[: end.start()] if end else text
 
 
 def column_names(line: str, delimiter: str) -> list[str]:
