@@ -54,6 +54,9 @@ class SourceConfig:
     # the classifier head this source's labels train; sources with the same head share it. All empty: one shared
     # head. Give sources that label the same faces differently (FER-2013, FER+) heads of their own.
     head: str = ""
+    # names for numbered classes (a label table's or class folder's 3): a code order (fer2013, ferplus, rafdb,
+    # affectnet, ckplus) or a mapping {0: angry, 1: disgust, ...}; None: numbers stay classes of their own
+    labels: str | dict[str, str] | None = None
 
 
 @dataclass

@@ -9,6 +9,7 @@ import time
 import cv2
 
 from ferkit.data import dedupe, load_source
+from ferkit.data.relabel import CODE_ORDERS
 from ferkit.data.sources import ADAPTERS, VARIANTS
 from ferkit.data.summary import face_grid, summarize
 
@@ -41,6 +42,8 @@ def _add_source_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=sorted([*ADAPTERS, *VARIANTS]), help="force the adapter instead of detecting it")
     p.add_argument("--on-error", choices=("raise", "skip"), default="raise", help="on a bad record (default raise)")
     p.add_argument("--no-cache", action="store_true", help="decode again, neither reading nor writing the cache")
+    p.add_argument("--labels", metavar="ORDER", choices=sorted(CODE_ORDERS),
+                   help="name numbered classes (a table's or folder's 3) by this dataset's code order")  # fmt: skip
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -74,7 +77,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _load(args: argparse.Namespace, path: str):
-    return load_source(path, args.format, args.on_error, cache=not args.no_cache)
+    return load_source(path, args.format, args.on_error, cache=not args.no_cache, labels=args.labels)
 
 
 # ---- inspect ------------------------------------------------------------------------------------------------
@@ -91,6 +94,8 @@ def _table(s: dict) -> str:
     lines.append(f"  {'total':<10}" + "".join(f"{n:>8}" for n in totals) + f"{sum(totals):>8}")
     if s["unmapped"]:
         lines.append("  no ferkit class: " + ", ".join(f"{k} {v}" for k, v in s["unmapped"].items()))
+        if any(k.replace(".", "", 1).isdigit() for k in s["unmapped"]):
+            lines.append(f"  (numbered classes: name them with --labels {'|'.join(sorted(CODE_ORDERS))})")
     if s["ties"]:
         lines.append(f"  vote ties (no unique majority): {s['ties']}")
     lines.append(f"  skipped: {s['skipped']['count']}")

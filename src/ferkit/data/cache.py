@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ferkit.data.errors import OnError
+from ferkit.data.relabel import Labels, relabel
 from ferkit.data.sample import Skip, SourceData
 from ferkit.data.sources import adapter_for, detect_format, open_tree, read_source
 from ferkit.data.storage import Tree
@@ -37,6 +38,7 @@ def load_source(
     on_error: OnError = "raise",
     cache: bool = True,
     threads: int | None = None,
+    labels: Labels | None = None,
 ) -> SourceData:
     """Read a dataset in any supported layout, through the on-disk cache.
 
@@ -47,7 +49,11 @@ def load_source(
         on_error: ``raise`` on the first bad record, or ``skip`` it and report it in ``skipped``.
         cache: read and write the decoded cache.
         threads: image-decoding threads (default: the CPU count, at most 8).
+        labels: names for numbered classes (a table's or folder's ``3``): a code order such as ``"fer2013"`` or a
+            mapping ``{"3": "happy", ...}`` (``ferkit.data.relabel``); applied after the cache, which it does not key.
     """
+    if labels is not None:
+        return relabel(load_source(path, format, on_error, cache, threads), labels)
     if not cache:
         return read_source(path, format, on_error, threads)
     tree = open_tree(path)

@@ -44,7 +44,10 @@ def prepare_data(cfg: TrainConfig) -> Data:
                 raise ConfigError(f"data.sources[{i}].path: {s.path!r}: {e.reason}") from None
         elif not Path(s.path).exists():
             raise ConfigError(f"data.sources[{i}].path: {s.path!r} does not exist")
-    sources = [load_source(s.path, _format(s.path, s.format, cfg.data.photos), s.on_error) for s in cfg.data.sources]
+    sources = [
+        load_source(s.path, _format(s.path, s.format, cfg.data.photos), s.on_error, labels=s.labels)
+        for s in cfg.data.sources
+    ]
     target = Taxonomy.from_names(cfg.data.classes) if cfg.data.classes else None
     policies = [s.votes for s in cfg.data.sources]
     fused = fuse(sources, target, policies, leak_free=cfg.data.dedupe)
