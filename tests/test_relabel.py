@@ -68,3 +68,14 @@ def test_inspect_suggests_and_applies_a_code_order(numbered, capsys):
     assert main(["data", "inspect", str(numbered), "--no-cache"]) == 0
     assert "numbered classes: name them with --labels affectnet|ckplus|fer2013|ferplus|rafdb" in capsys.readouterr().out
     assert main(["data", "inspect", str(numbered.parent / "missing"), "--labels", "fer2013"]) != 0
+
+
+def test_eval_scores_a_numbered_table_by_its_code_order(numbered, model_file, capsys):
+    """Without --labels a numbered table shares no class with the model, and eval says none could be scored."""
+    from ferkit.cli import main
+
+    table = synth.label_table(numbered.parent / "u", {"images/a.jpg": "3", "images/b.jpg": "0"}, table="test.csv")
+    assert main(["eval", str(model_file), "--data", str(table), "--json"]) != 0  # was a numpy traceback
+    assert "none of its test faces is of a class the model has" in capsys.readouterr().err
+    assert main(["eval", str(model_file), "--data", str(table), "--labels", "fer2013", "--json"]) == 0
+    assert '"n": 2' in capsys.readouterr().out

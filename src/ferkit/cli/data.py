@@ -9,7 +9,7 @@ import time
 import cv2
 
 from ferkit.data import dedupe, load_source
-from ferkit.data.relabel import CODE_ORDERS
+from ferkit.data.relabel import CODE_ORDERS, numbered
 from ferkit.data.sources import ADAPTERS, VARIANTS
 from ferkit.data.summary import face_grid, summarize
 
@@ -94,7 +94,7 @@ def _table(s: dict) -> str:
     lines.append(f"  {'total':<10}" + "".join(f"{n:>8}" for n in totals) + f"{sum(totals):>8}")
     if s["unmapped"]:
         lines.append("  no ferkit class: " + ", ".join(f"{k} {v}" for k, v in s["unmapped"].items()))
-        if any(k.replace(".", "", 1).isdigit() for k in s["unmapped"]):
+        if numbered(s["unmapped"]):
             lines.append(f"  (numbered classes: name them with --labels {'|'.join(sorted(CODE_ORDERS))})")
     if s["ties"]:
         lines.append(f"  vote ties (no unique majority): {s['ties']}")

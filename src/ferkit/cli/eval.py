@@ -28,6 +28,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", nargs="?", help="a shipped model's name or a model file (.ferkit, .onnx)")
     p.add_argument("--data", action="append", required=True, help="a dataset path, or kaggle:OWNER/DATASET (repeat)")
     p.add_argument("--format", help="force the dataset adapter for every --data")
+    p.add_argument("--labels", metavar="ORDER", help="name numbered classes of every --data by this dataset's "
+                   "code order (fer2013, ferplus, rafdb, affectnet, ckplus)")  # fmt: skip
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
     p.add_argument("--tta", default="none", choices=["none", "flip", "tencrop"])
     p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"], help="inference backend")
@@ -51,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
 
     full, model = load_backend(resolve_model(args.model, args.backend), args.backend)
     for i, path in enumerate(args.data):
-        src = load_source(path, args.format)
+        src = load_source(path, args.format, labels=args.labels)
         head = args.head or head_for_source(model.heads, src.name).name  # the head of the source's convention
         backend, info = select_head(full, model, head)
         temperature = 1.0 if args.no_temperature else info.temperature

@@ -8,7 +8,7 @@ training config, ``--labels`` on ``ferkit data inspect``), or a mapping ``{"0": 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from ferkit.data.sample import SourceData
@@ -34,6 +34,17 @@ def _number(name: str) -> str:
     except ValueError:
         return name.strip()
     return str(int(f)) if f.is_integer() else name.strip()
+
+
+def numbered(classes: Iterable[str]) -> bool:
+    """Whether some of these class names are numbers (``3``, ``3.0``): classes only a code order can name."""
+    for c in classes:
+        try:
+            float(c)
+        except ValueError:
+            continue
+        return True
+    return False
 
 
 def relabel(src: SourceData, labels: Labels) -> SourceData:

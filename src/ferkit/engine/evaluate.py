@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ferkit.data.relabel import numbered
 from ferkit.data.sample import SourceData, Split
 from ferkit.data.votes import apply_votes, is_vote_source
 from ferkit.engine.metrics import classification_report
@@ -78,6 +79,11 @@ def scored_faces(
         part = apply_votes(part, "majority", emotions)
         vote_dropped = n0 - len(part)
     keep, scored, excluded = scoring_labels(part, model_classes)
+    if not np.any(keep):
+        hint = "; numbered classes mean nothing by themselves: name them with --labels" if numbered(
+            part.taxonomy.classes) else ""  # fmt: skip
+        raise DataError(src.path, f"none of its {split} faces is of a class the model has: its classes "
+                        f"{list(part.taxonomy.classes)}, the model's {model_classes}{hint}")  # fmt: skip
     part = part.select(keep)
     names = part.taxonomy.canonical()
     y = np.array([scored.index(names[i]) for i in part.labels], np.int64)
