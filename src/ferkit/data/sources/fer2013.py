@@ -57,6 +57,11 @@ SPLIT_VALUES: dict[str, Split] = {
 MIN_SIDE = 8  # a square of pixels smaller than 8x8 is not a face
 
 
+def split_value(text: str) -> Split | None:
+    """The split a split column's value names (``Training``, ``Public Test``, ``public_test``, ``val``), or None."""
+    return SPLIT_VALUES.get(re.sub(r"[\s_-]+", "", str(text).strip().lower()))
+
+
 def parse_header(line: str) -> tuple[str, dict[str, int], int] | None:
     """(delimiter, the column of each known field, the line the data starts on) of a FER-2013 style CSV from its
     first line, or None when that line names no emotion and pixels columns under any delimiter and is not a
@@ -268,7 +273,7 @@ def read_csv_rows(
             value = " ".join(row[cols["pixels"] : cols["pixels_last"] + 1]) if wide else row[cols["pixels"]]
             image = face_from_pixels(value, where, line)
             usage = row[cols["usage"]].strip() if "usage" in cols else "Training"
-            split = SPLIT_VALUES.get(re.sub(r"[\s_-]+", "", usage.lower()))  # "Public Test", "public_test"
+            split = split_value(usage)
             if split is None:
                 raise DataError(where, f"unknown Usage {usage!r} (expected {list(USAGE_SPLITS)})", row=line)
         except DataError as e:

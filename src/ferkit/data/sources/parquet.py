@@ -27,7 +27,7 @@ from typing import Any
 
 from ferkit.data.errors import ErrorPolicy
 from ferkit.data.sample import Sample, Split, one_hot
-from ferkit.data.sources.fer2013 import COLUMNS, SPLIT_VALUES, face_from_pixels
+from ferkit.data.sources.fer2013 import COLUMNS, face_from_pixels, split_value
 from ferkit.data.sources.fer2013 import TAXONOMY as FER2013
 from ferkit.data.sources.folder import split_in_name
 from ferkit.data.storage import MAX_UNPACKED_BYTES, Encoded, Tree
@@ -149,8 +149,9 @@ def _code(value: object) -> int | None:
     return int(f) if f.is_integer() else None
 
 
-def _records(tree: Tree, policy: ErrorPolicy) -> Iterator[tuple[str, int, object, str, Split]]:
-    """(file, row, image value, class, split) of every labelled row of every parquet file; rows 1-based."""
+def _records(tree: Tree, policy: ErrorPolicy) -> Iterator[tuple[str, int, object, str, Split, str]]:
+    """(file, row, image value, class, split, image kind) of every labelled row of every parquet file; rows
+    1-based."""
     for name in _files(tree):
         where = tree.where(name)
         try:
@@ -171,13 +172,13 @@ def _records(tree: Tree, policy: ErrorPolicy) -> Iterator[tuple[str, int, object
                     cls = _label_key(data[label][i], names, where, row)
                     split = path_split
                     if split_col:
-                        split = SPLIT_VALUES.get(re.sub(r"[\s_-]+", "", str(data[split_col][i]).lower()))
+                        split = split_value(data[split_col][i])
                         if split is None:
                             raise DataError(where, f"unknown split {data[split_col][i]!r}", row=row)
                 except DataError as e:
                     policy.handle(e)
                     continue
-                yield name, row, data[image][i], cls, split
+                yield name, row, data[image][i], cls, split, kind
 
 
 def _batches(pf: Any, cols: list[str], where: str, policy: ErrorPolicy) -> Iterator[dict[str, list]]:
@@ -221,7 +222,7 @@ class Adapter:
                     raise DataError(tree.where(name), f"its classes {names} differ from {first[0]}'s {first[1]}")
             keys = [class_key(n) for n in first[1]]
             return Taxonomy(tuple(keys))
-        found = {cls for *_, cls, _ in _records(tree, ErrorPolicy("skip"))}
+        found = {r[3] for r in _records(tree, ErrorPolicy("skip"))}
         if not found:
             raise DataError(tree.path, "no labelled rows in the parquet files")
         return Taxonomy(tuple(sorted(found)))
@@ -229,12 +230,11 @@ class Adapter:
     @staticmethod
     def read(tree: Tree, policy: ErrorPolicy) -> Iterator[Sample]:
         taxonomy = Adapter.taxonomy_of(tree)
-        kinds = {n: _columns(_open(tree, n), tree.where(n))[3] for n in _files(tree)}
-        for name, row, value, cls, split in _records(tree, policy):
+        for name, row, value, cls, split, kind in _records(tree, policy):
             try:
                 if cls not in taxonomy.classes:  # a file without the ClassLabel that the others have
                     raise DataError(tree.where(name), f"label {cls!r} is not one of {list(taxonomy)}", row=row)
-                image = _image(value, kinds[name], tree.where(name), row)
+                image = _image(value, kind, tree.where(name), row)
             except DataError as e:
                 policy.handle(e)
                 continue

@@ -21,15 +21,13 @@ column by name and its first rows name images of the tree.
 from __future__ import annotations
 
 import posixpath
-import re
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 
 from ferkit.data.errors import ErrorPolicy
 from ferkit.data.sample import Sample, Split, one_hot
 from ferkit.data.sources import folder
-from ferkit.data.sources.fer2013 import COLUMNS, SPLIT_VALUES
-from ferkit.data.sources.folder import SPLIT_FOLDERS
+from ferkit.data.sources.fer2013 import COLUMNS, split_value
 from ferkit.data.sources.text import DELIMITERS, column_names, csv_records, decode_text, first_line
 from ferkit.data.storage import Tree
 from ferkit.errors import DataError
@@ -137,8 +135,7 @@ def _rows(tree: Tree, policy: ErrorPolicy) -> Iterator[tuple[str, int, str, str,
                     raise DataError(where, "blank label", row=line)
                 split = table_split
                 if split_col is not None:
-                    value = re.sub(r"[\s_-]+", "", row[split_col].lower())
-                    split = SPLIT_VALUES.get(value)
+                    split = split_value(row[split_col])
                     if split is None:
                         raise DataError(where, f"unknown split {row[split_col].strip()!r}", row=line)
             except DataError as e:
@@ -199,5 +196,5 @@ def _read(tree: Tree, policy: ErrorPolicy, photos: bool) -> Iterator[Sample]:
             continue
         if split is None:
             top = name.split("/", 1)[0].lower() if "/" in name else ""
-            split = SPLIT_FOLDERS.get(top, "train")
+            split = folder.SPLIT_FOLDERS.get(top, "train")
         yield Sample(name, image, split, one_hot(taxonomy, class_key(label)))
